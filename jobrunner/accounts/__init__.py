@@ -1,0 +1,5 @@
+"""Dashboard users, groups, admin keys, and logging in."""
+
+
+def includeme(config):
+    config.include(".views")

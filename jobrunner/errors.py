@@ -1,0 +1,146 @@
+"""Every error answers with Cornice's JSON body and the right status code.
+
+The body is the one Cornice gives validation failures::
+
+    {"status": "error", "errors": [{"location": ..., "name": ..., "description": ...}]}
+
+and the exception views below give 401, 403, 404, 405, 409, 412, 413 and 503
+the same shape, so a client parses one format whatever went wrong.
+"""
+
+import logging
+
+from pyramid import httpexceptions as exc
+from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
+from sqlalchemy.exc import DBAPIError
+
+from jobrunner import signing
+
+
+log = logging.getLogger(__name__)
+
+
+def error_body(location: str, name: str, description: str) -> dict:
+    return {
+        "status": "error",
+        "errors": [{"location": location, "name": name, "description": description}],
+    }
+
+
+def json_error(
+    http_error: type[exc.HTTPError],
+    description: str,
+    location: str = "url",
+    name: str = "",
+    **kw,
+) -> exc.HTTPError:
+    """Build an HTTP error response carrying Cornice's JSON error body."""
+    response = http_error(**kw)
+    response.json_body = error_body(location, name, description)
+    response.content_type = "application/json"
+    return response
+
+
+def _is_dashboard(request) -> bool:
+    return not request.path.startswith("/api/")
+
+
+@forbidden_view_config()
+def forbidden(request):
+    """401 without valid credentials, 403 when they do not allow the action."""
+    if request.identity is None:
+        if _is_dashboard(request) and not getattr(request, "hmac_attempted", False):
+            login = request.route_url("login", _query={"came_from": request.path_qs})
+            return exc.HTTPSeeOther(location=login)
+        response = json_error(
+            exc.HTTPUnauthorized,
+            "Authentication required: sign the request with an API key, or log in.",
+            location="header",
+            name="Authorization",
+        )
+        response.headers["WWW-Authenticate"] = f'{signing.AUTH_SCHEME} realm="jobrunner"'
+        return response
+    return json_error(
+        exc.HTTPForbidden,
+        "Your credentials do not allow this action.",
+        location="header",
+        name="Authorization",
+    )
+
+
+@notfound_view_config()
+def notfound(request):
+    return json_error(exc.HTTPNotFound, "Not found.", name="path")
+
+
+@exception_view_config(exc.HTTPMethodNotAllowed)
+def method_not_allowed(context, request):
+    response = json_error(
+        exc.HTTPMethodNotAllowed,
+        f"Method {request.method} is not allowed here.",
+        location="method",
+        name=request.method,
+    )
+    if "Allow" in context.headers:
+        response.headers["Allow"] = context.headers["Allow"]
+    return response
+
+
+@exception_view_config(exc.HTTPError)
+def http_error(context, request):
+    """Give any other HTTP error raised in a view the JSON error shape."""
+    if context.content_type == "application/json" and context.body:
+        return context
+    response = json_error(
+        type(context), context.explanation or context.title, name=""
+    )
+    for header in ("Allow", "Location", "Retry-After", "Content-Range"):
+        if header in context.headers:
+            response.headers[header] = context.headers[header]
+    return response
+
+
+@exception_view_config(DBAPIError)
+def database_unavailable(context, request):
+    """A lost database connection is a 503 the client may retry, not a 500."""
+    if not context.connection_invalidated:
+        raise context
+    log.warning("database unavailable: %s", context.orig)
+    response = json_error(
+        exc.HTTPServiceUnavailable,
+        "The database is unavailable; try again shortly.",
+        name="database",
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def body_size_limit_tween_factory(handler, registry):
+    """Refuse bodies over ``api.max_body_size`` before anything reads them."""
+    limit = registry.settings["api.max_body_size"]
+
+    def tween(request):
+        length = request.content_length
+        if length is not None and length > limit:
+            return json_error(
+                exc.HTTPRequestEntityTooLarge,
+                f"The request body is larger than {limit} bytes.",
+                location="body",
+            )
+        if length is None and request.is_body_readable:
+            body = request.body_file.read(limit + 1)
+            if len(body) > limit:
+                return json_error(
+                    exc.HTTPRequestEntityTooLarge,
+                    f"The request body is larger than {limit} bytes.",
+                    location="body",
+                )
+            request.body = body
+        return handler(request)
+
+    return tween
+
+
+def includeme(config):
+    config.add_tween("jobrunner.errors.body_size_limit_tween_factory")
+    config.scan("jobrunner.errors")

@@ -1,0 +1,96 @@
+"""``jobrunner-admin CONFIG_URI SUBCOMMAND``: manage users, keys and workers.
+
+Credentials are printed as JSON on standard output so that scripts can read
+them; passwords are read from standard input so they never show in ``ps``.
+"""
+
+import argparse
+import json
+import sys
+
+from jobrunner.accounts import operations as accounts
+from jobrunner.scripts.common import dbsession_for, load_settings
+from jobrunner.workers import operations as workers
+
+
+def _read_password(stream) -> str:
+    if stream.isatty():
+        import getpass
+
+        return getpass.getpass("Password: ")
+    return stream.readline().rstrip("\r\n")
+
+
+def create_user(dbsession, args, stdin) -> dict:
+    password = _read_password(stdin)
+    user = accounts.create_user(
+        dbsession,
+        args.username,
+        password,
+        groups=args.group,
+        is_superuser=args.superuser,
+    )
+    return {"id": user.id, "username": user.username, "groups": args.group}
+
+
+def create_group(dbsession, args, stdin) -> dict:
+    group = accounts.get_or_create_group(dbsession, args.name)
+    dbsession.flush()
+    return {"id": group.id, "name": group.name}
+
+
+def create_admin_key(dbsession, args, stdin) -> dict:
+    key = accounts.create_admin_key(dbsession, args.title)
+    return {"id": key.id, "api_key": key.api_key, "secret": key.secret}
+
+
+def create_worker(dbsession, args, stdin) -> dict:
+    worker = workers.create_worker(dbsession, args.title, pools=args.pool)
+    return {"id": worker.id, "api_key": worker.api_key, "secret": worker.secret}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jobrunner-admin", description=__doc__)
+    parser.add_argument("config_uri", help="the ini file, e.g. development.ini")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    user = commands.add_parser(
+        "create-user", help="create a dashboard user (password on standard input)"
+    )
+    user.add_argument("username")
+    user.add_argument("--group", action="append", default=[], help="repeatable")
+    user.add_argument("--superuser", action="store_true")
+    user.set_defaults(handler=create_user)
+
+    group = commands.add_parser("create-group", help="create a group")
+    group.add_argument("name")
+    group.set_defaults(handler=create_group)
+
+    key = commands.add_parser("create-admin-key", help="create an admin API key")
+    key.add_argument("title")
+    key.set_defaults(handler=create_admin_key)
+
+    worker = commands.add_parser("create-worker", help="create a worker's credentials")
+    worker.add_argument("title")
+    worker.add_argument("--pool", action="append", default=[], help="repeatable")
+    worker.set_defaults(handler=create_worker)
+    return parser
+
+
+def main(argv=None, stdin=None, stdout=None) -> int:
+    stdin = sys.stdin if stdin is None else stdin
+    stdout = sys.stdout if stdout is None else stdout
+    args = build_parser().parse_args(argv)
+    settings = load_settings(args.config_uri)
+    try:
+        with dbsession_for(settings) as dbsession:
+            result = args.handler(dbsession, args, stdin)
+    except accounts.AccountError as error:
+        print(f"jobrunner-admin: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(result), file=stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Settings from the ini file, with secrets and URLs from the environment.
+
+The environment wins over the ini file, so that production.ini can be shared
+while each deployment keeps its database URL and secrets to itself.
+"""
+
+import os
+
+
+ENVIRONMENT_OVERRIDES = {
+    "JOBRUNNER_DATABASE_URL": "sqlalchemy.url",
+    "JOBRUNNER_AUTH_SECRET": "auth.secret",
+    "JOBRUNNER_ADMIN_ADDRESSES": "jobrunner.admin_addresses",
+    "JOBRUNNER_MAIL_HOST": "mail.host",
+    "JOBRUNNER_MAIL_PORT": "mail.port",
+    "JOBRUNNER_MAIL_USERNAME": "mail.username",
+    "JOBRUNNER_MAIL_PASSWORD": "mail.password",
+    "JOBRUNNER_MAIL_SENDER": "mail.default_sender",
+}
+
+DEFAULTS = {
+    "api.default_limit": 20,
+    "api.max_limit": 1000,
+    # Lists count matching rows up to this many; past it ``total_count`` is an
+    # estimate and ``meta.total_count_is_estimate`` says so.
+    "api.count_limit": 10000,
+    "api.max_body_size": 1024 * 1024,
+}
+
+_INTEGERS = ("api.default_limit", "api.max_limit", "api.count_limit", "api.max_body_size")
+_BOOLEANS = ("auth.secure_cookie",)
+
+
+def _as_bool(value) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def load(settings: dict, environ=None) -> dict:
+    """Return ``settings`` with environment overrides, defaults and types applied."""
+    environ = os.environ if environ is None else environ
+    result = dict(DEFAULTS)
+    result.update(settings)
+    for variable, key in ENVIRONMENT_OVERRIDES.items():
+        if environ.get(variable):
+            result[key] = environ[variable]
+    if not result.get("sqlalchemy.url"):
+        raise ValueError(
+            "no database: set sqlalchemy.url in the ini file or JOBRUNNER_DATABASE_URL"
+        )
+    for key in _INTEGERS:
+        result[key] = int(result[key])
+    for key in _BOOLEANS:
+        result[key] = _as_bool(result.get(key, False))
+    return result

@@ -1,0 +1,169 @@
+"""Fixtures: a migrated database, the real WSGI app, signed requests, logins.
+
+The suite runs on SQLite by default and on PostgreSQL when
+``JOBRUNNER_TEST_DATABASE_URL`` names a server (``bin/test`` starts a
+throwaway one). Each xdist worker gets a database of its own; each test starts
+from empty tables, and the app commits for real, so a test sees exactly what
+a client would.
+"""
+
+import os
+import pathlib
+
+import pytest
+import sqlalchemy as sa
+import webtest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+
+from jobrunner import main, signing
+from jobrunner.db import Base, get_engine, get_session_factory
+from tests import factories
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+AUTH_SECRET = "test-auth-secret"
+
+
+def pytest_report_header(config):
+    url = os.environ.get("JOBRUNNER_TEST_DATABASE_URL")
+    return f"database: {make_url(url).render_as_string() if url else 'sqlite'}"
+
+
+def _database_url(tmp_path_factory, worker_id: str) -> str:
+    server = os.environ.get("JOBRUNNER_TEST_DATABASE_URL")
+    if not server:
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+    name = f"jobrunner_test_{worker_id}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory, worker_id):
+    return _database_url(tmp_path_factory, worker_id)
+
+
+@pytest.fixture(scope="session")
+def app_settings(database_url):
+    return {
+        "sqlalchemy.url": database_url,
+        "auth.secret": AUTH_SECRET,
+        "retry.attempts": "3",
+        "api.max_body_size": "65536",
+    }
+
+
+@pytest.fixture(scope="session")
+def dbengine(app_settings):
+    """The engine, with the schema built by the migration chain from empty."""
+    engine = get_engine(app_settings)
+    alembic_config = Config(str(ROOT / "development.ini"))
+    alembic_config.set_main_option("script_location", str(ROOT / "alembic"))
+    alembic_config.attributes["sqlalchemy.url"] = app_settings["sqlalchemy.url"]
+    command.upgrade(alembic_config, "head")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def dialect(dbengine) -> str:
+    return dbengine.dialect.name
+
+
+@pytest.fixture(scope="session")
+def wsgi_app(app_settings, dbengine):
+    return main({}, dbengine=dbengine, **app_settings)
+
+
+def _empty_tables(engine):
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            connection.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                connection.execute(sa.text(f'DELETE FROM "{name}"'))
+
+
+@pytest.fixture
+def dbsession(dbengine):
+    """A plain session for arranging and checking data; tests commit it."""
+    session = get_session_factory(dbengine)()
+    yield session
+    session.close()
+    _empty_tables(dbengine)
+
+
+@pytest.fixture
+def factory(dbsession):
+    return factories.Factory(dbsession)
+
+
+@pytest.fixture
+def testapp(wsgi_app, dbsession):
+    return webtest.TestApp(wsgi_app, extra_environ={"HTTP_HOST": "localhost"})
+
+
+class Signer:
+    """Make HMAC-signed requests the way a worker daemon does."""
+
+    def __init__(self, testapp, api_key, secret, header="Authorization"):
+        self.testapp = testapp
+        self.api_key = api_key
+        self.secret = secret
+        self.header = header
+
+    def headers(self, method, full_path, body=b""):
+        value = signing.authorization_header(
+            self.api_key, self.secret, method, full_path, body
+        )
+        return {self.header: value}
+
+    def request(self, method, full_path, body=b"", status=None, **kw):
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        headers = {**self.headers(method, full_path, body), **kw.pop("headers", {})}
+        if body:
+            headers.setdefault("Content-Type", "application/json")
+        return self.testapp.request(
+            full_path,
+            method=method,
+            body=body,
+            headers=headers,
+            status=status,
+            expect_errors=status is not None,
+            **kw,
+        )
+
+    def get(self, full_path, status=None, **kw):
+        return self.request("GET", full_path, status=status, **kw)
+
+
+@pytest.fixture
+def sign(testapp):
+    """``sign(credential)`` returns a signer for a worker or admin key."""
+
+    def make(credential, header="Authorization"):
+        return Signer(testapp, credential.api_key, credential.secret, header)
+
+    return make
+
+
+@pytest.fixture
+def login(testapp):
+    """``login(username, password)`` logs in through the real form."""
+
+    def do_login(username, password="secret-password"):
+        form = testapp.get("/login").forms[0]
+        form["username"] = username
+        form["password"] = password
+        return form.submit(status=303)
+
+    return do_login
