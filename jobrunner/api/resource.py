@@ -417,8 +417,12 @@ def schema_view(resource: Resource):
     return view
 
 
-def register(config, resource: Resource) -> dict[str, Service]:
-    """Add the list, detail and schema services of ``resource``."""
+def register(config, resource: Resource, extra_views=()) -> dict[str, Service]:
+    """Add the list, detail and schema services of ``resource``.
+
+    ``extra_views`` adds write methods: tuples of (``"list"`` or ``"detail"``,
+    HTTP method, view callable, keyword arguments for ``Service.add_view``).
+    """
     services = {
         "list": Service(
             name=f"api.{resource.name}.list",
@@ -451,6 +455,15 @@ def register(config, resource: Resource) -> dict[str, Service]:
     services["schema"].add_view(
         "GET", schema_view(resource), permission=Permission.READ
     )
+    for kind, method, view, kwargs in extra_views:
+        services[kind].add_view(method, view, **kwargs)
+        methods = resource.list_methods if kind == "list" else resource.detail_methods
+        if method not in methods:
+            methods += (method,)
+            if kind == "list":
+                resource.list_methods = methods
+            else:
+                resource.detail_methods = methods
     for service in services.values():
         config.add_cornice_service(service)
     config.registry.setdefault("api.resources", {})[resource.name] = resource
