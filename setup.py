@@ -43,7 +43,7 @@ setup(
     install_requires=requires,
     extras_require={"testing": tests_require},
     entry_points={
-        "paste.app_factory": ["main = jobrunner:main"],
+        "paste.app_factory": ["main = jobrunner.app:main"],
         "console_scripts": [
             "jobrunner-admin = jobrunner.scripts.admin:main",
         ],

@@ -1,29 +1,7 @@
-"""jobrunner: a control plane for scheduled scripts."""
+"""jobrunner: a control plane for scheduled scripts.
 
-from pyramid.config import Configurator
-
-from jobrunner import settings as settings_module
-
-
-def main(global_config, **settings):
-    """Build the WSGI application from the ini file's settings."""
-    settings = settings_module.load(settings)
-    # Our own exception views (jobrunner.errors) answer every error in JSON.
-    settings["handle_exceptions"] = False
-    with Configurator(settings=settings) as config:
-        # Database session per request, joined to pyramid_tm's transaction.
-        config.include(".db")
-        # Who is calling: HMAC signatures first, then the dashboard cookie.
-        config.include(".security")
-        # JSON errors for every status code, and the request body size limit.
-        config.include(".errors")
-        # Cornice and the API: the root listing, then each domain's resources.
-        config.include("cornice")
-        config.include(".api")
-        config.include(".workers.views")
-        config.include(".jobs.views")
-        # Login, logout and the dashboard pages.
-        config.include("pyramid_jinja2")
-        config.include(".accounts")
-        config.scan(".api")
-    return config.make_wsgi_app()
+The package imports nothing at the top, so that the worker daemon, which only
+needs :mod:`jobrunner.signing` and :mod:`jobrunner.worker`, can run on hosts
+without the server's dependencies. The WSGI application is built by
+:func:`jobrunner.app.main`.
+"""

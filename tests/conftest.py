@@ -17,7 +17,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
-from jobrunner import main, signing
+from jobrunner import signing
+from jobrunner.app import main
 from jobrunner.db import Base, get_engine, get_session_factory
 from tests import factories
 
