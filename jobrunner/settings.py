@@ -25,9 +25,25 @@ DEFAULTS = {
     # estimate and ``meta.total_count_is_estimate`` says so.
     "api.count_limit": 10000,
     "api.max_body_size": 1024 * 1024,
+    # Each run's log keeps at most this many bytes: the head and the tail.
+    "runs.log_max_bytes": 1024 * 1024,
+    # Reported times may be this far ahead of the server's clock.
+    "runs.max_clock_skew": 300,
+    # Long-polling claims check for new runs this often (seconds) ...
+    "runs.claim_poll_interval": 0.5,
+    # ... and wait at most this long, whatever the worker asks for.
+    "runs.max_wait": 30,
 }
 
-_INTEGERS = ("api.default_limit", "api.max_limit", "api.count_limit", "api.max_body_size")
+_INTEGERS = (
+    "api.default_limit",
+    "api.max_limit",
+    "api.count_limit",
+    "api.max_body_size",
+    "runs.log_max_bytes",
+    "runs.max_clock_skew",
+)
+_FLOATS = ("runs.claim_poll_interval", "runs.max_wait")
 _BOOLEANS = ("auth.secure_cookie",)
 
 
@@ -49,6 +65,8 @@ def load(settings: dict, environ=None) -> dict:
         )
     for key in _INTEGERS:
         result[key] = int(result[key])
+    for key in _FLOATS:
+        result[key] = float(result[key])
     for key in _BOOLEANS:
         result[key] = _as_bool(result.get(key, False))
     return result

@@ -7,6 +7,7 @@ from empty tables, and the app commits for real, so a test sees exactly what
 a client would.
 """
 
+import email
 import os
 import pathlib
 
@@ -51,9 +52,16 @@ def database_url(tmp_path_factory, worker_id):
 
 
 @pytest.fixture(scope="session")
-def app_settings(database_url):
+def mail_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("mail")
+
+
+@pytest.fixture(scope="session")
+def app_settings(database_url, mail_dir):
     return {
         "sqlalchemy.url": database_url,
+        "mail.debug_dir": str(mail_dir),
+        "jobrunner.admin_addresses": "ops@example.com",
         "auth.secret": AUTH_SECRET,
         "retry.attempts": "3",
         "api.max_body_size": "65536",
@@ -100,6 +108,21 @@ def dbsession(dbengine):
     yield session
     session.close()
     _empty_tables(dbengine)
+
+
+@pytest.fixture
+def mailbox(mail_dir):
+    """The mails the application sent during the test, parsed."""
+    for path in mail_dir.glob("*.eml"):
+        path.unlink()
+
+    def read():
+        return [
+            email.message_from_string(path.read_text())
+            for path in sorted(mail_dir.glob("*.eml"))
+        ]
+
+    return read
 
 
 @pytest.fixture

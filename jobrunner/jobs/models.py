@@ -12,6 +12,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -170,6 +171,9 @@ class RescheduleExclude(Base):
 # Partial indexes are written once for both dialects.
 _DUE = text("enqueue_dts IS NULL AND return_dts IS NULL")
 _UNFINISHED = text("return_dts IS NULL")
+_PENDING_SCHEDULED = text(
+    "enqueue_dts IS NULL AND return_dts IS NULL AND is_manual = false"
+)
 
 
 class Run(Base):
@@ -197,6 +201,17 @@ class Run(Base):
         ),
         Index("ix_run_return_dts", "return_dts"),
         Index("ix_run_schedule_id", "schedule_id"),
+        # At most one pending run per job from its schedule (one per worker
+        # for jobs that run on all workers): a duplicate reschedule, however it
+        # races, fails here instead of creating a second next run.
+        Index(
+            "uq_run_pending_scheduled",
+            "job_id",
+            func.coalesce(text("worker_id"), 0),
+            unique=True,
+            postgresql_where=_PENDING_SCHEDULED,
+            sqlite_where=_PENDING_SCHEDULED,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -231,6 +246,10 @@ class RunLog(Base):
         ForeignKey("run.id", ondelete="CASCADE"), unique=True
     )
     content: Mapped[str] = mapped_column(Text, default="")
+    # Bytes of output received so far: the offset the next append must give.
+    received_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Bytes dropped from the middle when the log outgrew its cap.
+    omitted_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     run: Mapped[Run] = relationship(back_populates="run_log")
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import selectinload
 from jobrunner import scopes
 from jobrunner.api import types
 from jobrunner.api.resource import Field, Filter, Resource, register
-from jobrunner.jobs import states
+from jobrunner.jobs import runs, states
 from jobrunner.jobs.models import (
     Job,
     JobTemplate,
@@ -245,5 +245,6 @@ RESOURCES = (project, job_template, job, reschedule_exclude, run, run_log,
 
 
 def includeme(config):
+    config.include(runs)
     for resource in RESOURCES:
-        register(config, resource)
+        register(config, resource, runs.extra_views(resource.name))

@@ -34,6 +34,9 @@ class WorkerPool(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     notification_addresses: Mapped[list] = mapped_column(JSON, default=list)
     enqueue_is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When the monitor last said that every worker of the pool is silent, so
+    # that it says so once per outage rather than on every pass.
+    unresponsive_notice_dts = mapped_column(UTCDateTime, nullable=True)
 
     workers: Mapped[list["Worker"]] = relationship(
         secondary=worker_pool_worker, back_populates="pools", order_by="Worker.id"

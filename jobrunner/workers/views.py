@@ -4,6 +4,7 @@ from sqlalchemy.orm import selectinload
 
 from jobrunner import scopes
 from jobrunner.api.resource import Field, Resource, register
+from jobrunner.workers import heartbeat
 from jobrunner.workers.models import Worker, WorkerPool
 
 
@@ -50,4 +51,4 @@ worker = Resource(
 
 def includeme(config):
     register(config, worker_pool)
-    register(config, worker)
+    register(config, worker, heartbeat.EXTRA_VIEWS)
