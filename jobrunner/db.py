@@ -64,12 +64,15 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def _sqlite_pragmas(dbapi_connection, connection_record):
+def sqlite_pragmas(dbapi_connection, connection_record=None):
+    """Per-connection SQLite settings the application relies on."""
     # SQLite only enforces foreign keys when asked, per connection. The busy
-    # timeout lets concurrent writers wait for the lock instead of failing.
+    # timeout lets concurrent writers wait for the lock instead of failing, and
+    # the write-ahead log lets readers go on while someone writes.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 
@@ -84,7 +87,7 @@ def get_engine(settings: dict, prefix: str = "sqlalchemy."):
     """Build the engine from ``sqlalchemy.*`` settings."""
     engine = engine_from_config(settings, prefix)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", sqlite_pragmas)
 
         @event.listens_for(engine, "connect")
         def _no_pysqlite_transactions(dbapi_connection, connection_record):

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from jobrunner import signing
 from jobrunner.app import main
-from jobrunner.db import Base, get_engine, get_session_factory
+from jobrunner.db import Base, get_engine, get_session_factory, sqlite_pragmas
 from tests import factories
 
 
@@ -65,6 +65,7 @@ def app_settings(database_url, mail_dir):
         "auth.secret": AUTH_SECRET,
         "retry.attempts": "3",
         "api.max_body_size": "65536",
+        "runs.log_max_bytes": "16384",
     }
 
 
@@ -101,10 +102,27 @@ def _empty_tables(engine):
                 connection.execute(sa.text(f'DELETE FROM "{name}"'))
 
 
+@pytest.fixture(scope="session")
+def arrange_engine(dbengine):
+    """The engine of the tests' own session.
+
+    On SQLite it begins transactions lazily, unlike the application's, so a
+    test that has just read something does not hold the write lock while the
+    application answers its next request.
+    """
+    if dbengine.dialect.name != "sqlite":
+        yield dbengine
+        return
+    engine = sa.create_engine(dbengine.url)
+    sa.event.listen(engine, "connect", sqlite_pragmas)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
-def dbsession(dbengine):
+def dbsession(dbengine, arrange_engine):
     """A plain session for arranging and checking data; tests commit it."""
-    session = get_session_factory(dbengine)()
+    session = get_session_factory(arrange_engine)()
     yield session
     session.close()
     _empty_tables(dbengine)
