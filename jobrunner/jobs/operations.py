@@ -401,6 +401,11 @@ def report(
             "conflict", "return_dts", "This run has returned; it cannot change."
         )
 
+    if "return_dts" in changes:
+        # Lock the job before changing the run: a sibling's reschedule waits
+        # for this run's row in the unique index, so taking the locks in the
+        # other order could deadlock.
+        _lock_job(lc, run.job_id)
     if "enqueue_dts" in changes:
         _enqueue(lc, run, changes["enqueue_dts"], worker_id)
     _check_times(lc, run, changes)
