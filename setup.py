@@ -46,6 +46,7 @@ setup(
         "paste.app_factory": ["main = jobrunner.app:main"],
         "console_scripts": [
             "jobrunner-admin = jobrunner.scripts.admin:main",
+            "jobrunner-monitor = jobrunner.scripts.monitor:main",
         ],
     },
 )

@@ -1,0 +1,144 @@
+"""The monitor fails the runs of silent workers and reports silent pools."""
+
+import concurrent.futures
+import datetime
+
+import pytest
+
+from jobrunner.db import utcnow
+from jobrunner.jobs.models import Run
+from jobrunner.scripts import monitor as monitor_script
+from tests.functional.lifecycle_helpers import pending_runs
+
+
+LONG_AGO = datetime.timedelta(hours=1)
+
+
+@pytest.fixture
+def monitor(app_settings):
+    duties = monitor_script.Monitor(
+        {**app_settings, "monitor.ping_interval": "10", "monitor.silent_pings": "3"}
+    )
+    yield duties
+    duties.close()
+
+
+@pytest.fixture
+def setup(factory):
+    pool = factory.pool(title="batch", notification_addresses=["pool@example.com"])
+    silent = factory.worker(pools=[pool], ping_response_dts=utcnow() - LONG_AGO)
+    alive = factory.worker(pools=[pool], ping_response_dts=utcnow())
+    template = factory.template(factory.project(pools=[pool]))
+    job = factory.job(template, pool, reschedule_interval=1,
+                      reschedule_interval_type="HOUR")
+    return {"pool": pool, "silent": silent, "alive": alive, "job": job}
+
+
+def _active_run(factory, job, worker, claimed_ago=LONG_AGO, **kw):
+    return factory.run(job, "started", worker=worker,
+                       schedule_dts=utcnow() - claimed_ago,
+                       enqueue_dts=utcnow() - claimed_ago,
+                       start_dts=utcnow() - claimed_ago, **kw)
+
+
+def test_a_silent_workers_run_is_failed_and_the_job_rescheduled(
+    setup, factory, dbsession, monitor, mailbox
+):
+    run = _active_run(factory, setup["job"], setup["silent"])
+    factory.run_log(run, "partial output\n")
+
+    result = monitor.run_once()
+
+    assert result["failed_runs"] == [run.id]
+    dbsession.expire_all()
+    failed = dbsession.get(Run, run.id)
+    assert failed.return_success is False
+    assert failed.return_dts is not None
+    assert failed.run_log.content.startswith("partial output\n")
+    assert "sent no heartbeat" in failed.run_log.content
+    (next_run,) = pending_runs(dbsession, setup["job"])
+    assert next_run.schedule_dts > utcnow()
+    assert any(f"Run {run.id}" in m["Subject"] for m in mailbox())
+
+
+def test_runs_of_responsive_workers_and_fresh_claims_are_left_alone(
+    setup, factory, dbsession, monitor
+):
+    busy = _active_run(factory, setup["job"], setup["alive"], is_manual=True)
+    fresh = _active_run(factory, setup["job"], setup["silent"], is_manual=True,
+                        claimed_ago=datetime.timedelta(seconds=5))
+
+    result = monitor.run_once()
+
+    assert result["failed_runs"] == []
+    dbsession.expire_all()
+    assert dbsession.get(Run, busy.id).return_dts is None
+    assert dbsession.get(Run, fresh.id).return_dts is None
+
+
+def test_a_pool_whose_workers_are_all_silent_is_reported_once(
+    setup, dbsession, monitor, mailbox
+):
+    setup["alive"].ping_response_dts = utcnow() - LONG_AGO
+    dbsession.commit()
+
+    first = monitor.run_once()
+    second = monitor.run_once()
+
+    assert first["silent_pools"] == [setup["pool"].id]
+    assert second["silent_pools"] == []
+    mails = [m for m in mailbox() if "not responding" in m["Subject"]]
+    assert len(mails) == 1
+    assert "pool@example.com" in mails[0]["To"]
+
+
+def test_a_pool_is_reported_again_after_it_recovered_and_fell_silent(
+    setup, dbsession, monitor
+):
+    setup["alive"].ping_response_dts = utcnow() - LONG_AGO
+    dbsession.commit()
+    monitor.run_once()
+    setup["alive"].ping_response_dts = utcnow()
+    dbsession.commit()
+    monitor.run_once()
+    setup["alive"].ping_response_dts = utcnow() - LONG_AGO
+    dbsession.commit()
+
+    result = monitor.run_once()
+
+    assert result["silent_pools"] == [setup["pool"].id]
+
+
+def test_concurrent_monitors_fail_each_run_once(
+    setup, factory, dbsession, app_settings
+):
+    runs = [_active_run(factory, setup["job"], setup["silent"], is_manual=True)
+            for _ in range(30)]
+    monitors = [
+        monitor_script.Monitor({**app_settings, "monitor.ping_interval": "10"})
+        for _ in range(3)
+    ]
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda m: m.run_once(), monitors))
+    for duties in monitors:
+        duties.close()
+
+    failed = [run_id for result in results for run_id in result["failed_runs"]]
+    assert sorted(failed) == sorted(run.id for run in runs)
+
+
+def test_the_command_runs_once(app_settings, tmp_path, capsys, setup, factory):
+    ini = tmp_path / "monitor.ini"
+    ini.write_text(
+        "[app:main]\nuse = egg:jobrunner\n"
+        f"sqlalchemy.url = {app_settings['sqlalchemy.url']}\n"
+        f"mail.debug_dir = {app_settings['mail.debug_dir']}\n"
+        "monitor.ping_interval = 10\n"
+    )
+    run = _active_run(factory, setup["job"], setup["silent"])
+
+    status = monitor_script.main([str(ini), "--once"])
+
+    assert status == 0
+    assert str(run.id) in capsys.readouterr().out
