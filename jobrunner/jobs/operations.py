@@ -249,11 +249,18 @@ def create_manual_run(
 def dispatchable(worker_id: int, pool_ids: Sequence[int]):
     """The conditions under which a run may be handed to this worker.
 
-    Everything above the run must have enqueueing enabled, the job must be in
-    one of the worker's pools, and a run meant for one worker of an
-    all-workers job goes to that worker only.
+    The worker and everything above the run must have enqueueing enabled, the
+    job must be in one of the worker's pools, and a run meant for one worker
+    of an all-workers job goes to that worker only.
     """
+    worker_enabled = (
+        select(Worker.enqueue_is_enabled)
+        .where(Worker.id == worker_id)
+        .scalar_subquery()
+    )
     return and_(
+        # Uncorrelated: evaluated once per statement, not once per row.
+        worker_enabled.is_(True),
         Job.id == Run.job_id,
         Job.worker_pool_id.in_(pool_ids),
         Job.enqueue_is_enabled.is_(True),
@@ -273,14 +280,6 @@ def _due_runs(lc: Lifecycle, worker_id: int, pool_ids: Sequence[int]):
         Run.return_dts.is_(None),
         Run.schedule_dts <= lc.now,
         dispatchable(worker_id, pool_ids),
-    )
-
-
-def worker_may_claim(lc: Lifecycle, worker_id: int) -> bool:
-    return bool(
-        lc.dbsession.scalar(
-            select(Worker.enqueue_is_enabled).where(Worker.id == worker_id)
-        )
     )
 
 
@@ -435,7 +434,7 @@ def _enqueue(lc: Lifecycle, run: Run, enqueue_dts, worker_id: int | None) -> Non
         pool_ids = lc.dbsession.scalars(
             select(WorkerPool.id).join(WorkerPool.workers).where(Worker.id == worker_id)
         ).all()
-        allowed = worker_may_claim(lc, worker_id) and lc.dbsession.scalar(
+        allowed = lc.dbsession.scalar(
             select(Run.id).where(Run.id == run.id, dispatchable(worker_id, pool_ids))
         )
         if not allowed:

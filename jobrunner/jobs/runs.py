@@ -125,12 +125,9 @@ def claim_runs(request):
     deadline = time.monotonic() + min(request.validated["wait"], settings["runs.max_wait"])
     while True:
         lc = request.lifecycle
-        if operations.worker_may_claim(lc, identity.worker_id):
-            claimed = operations.claim(
-                lc, identity.worker_id, identity.pool_ids, request.validated["limit"]
-            )
-        else:
-            claimed = []
+        claimed = operations.claim(
+            lc, identity.worker_id, identity.pool_ids, request.validated["limit"]
+        )
         remaining = deadline - time.monotonic()
         if claimed or remaining <= 0:
             break

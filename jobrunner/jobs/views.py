@@ -8,6 +8,7 @@ from jobrunner import scopes
 from jobrunner.api import types
 from jobrunner.api.resource import Field, Filter, Resource, register
 from jobrunner.jobs import runs, states
+from jobrunner.jobs.operations import dispatchable
 from jobrunner.jobs.models import (
     Job,
     JobTemplate,
@@ -158,7 +159,12 @@ reschedule_exclude = Resource(
 
 
 def _filter_state(query, value, identity):
-    return query.where(states.state_clause(value))
+    query = query.where(states.state_clause(value))
+    if value == "scheduled" and identity.kind == "worker":
+        # A worker polling for scheduled runs sees only those it may take, so
+        # it never keeps trying a run meant for another worker or disabled.
+        query = query.where(dispatchable(identity.worker_id, identity.pool_ids))
+    return query
 
 
 def _filter_run_project(query, value, identity):

@@ -207,9 +207,11 @@ class TestEnqueueDisabled:
         worker = sign(setup["worker"])
 
         claimed = post(worker, f"{API}/run/claim/", limit=5).json["objects"]
+        listed = worker.get(f"{API}/run/?state=scheduled").json["objects"]
         patched = patch(worker, run.id, status=409, enqueue_dts=utcnow())
 
         assert claimed == []
+        assert listed == []
         assert patched.json["errors"][0]["name"] == "enqueue_dts"
 
 

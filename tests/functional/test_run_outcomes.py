@@ -66,6 +66,20 @@ class TestRunOnAllWorkers:
         listed = sign(second).get(f"{API}/run/?state=scheduled").json["objects"]
         assert [r["worker"] for r in listed] == [f"{API}/worker/{second.id}/"]
 
+    def test_a_polling_worker_sees_only_the_scheduled_runs_it_may_take(
+        self, setup, dbsession, sign
+    ):
+        setup["job"].run_on_all_workers = True
+        dbsession.commit()
+        schedule_first_run(dbsession, setup["job"], utcnow() - EARLIER)
+        first, second = setup["workers"]
+
+        listed = sign(first).get(f"{API}/run/?state=scheduled").json["objects"]
+        everything = sign(first).get(f"{API}/run/").json["objects"]
+
+        assert [r["worker"] for r in listed] == [f"{API}/worker/{first.id}/"]
+        assert len(everything) == 2
+
     def test_the_job_is_rescheduled_once_when_the_last_sibling_returns(
         self, setup, dbsession, sign
     ):
