@@ -244,6 +244,11 @@ class MultiSecurityPolicy:
             if identity is not None:
                 resolved = (method, identity)
                 break
+            if getattr(request, "hmac_attempted", False):
+                # A signature that does not verify fails the request, even
+                # when a session cookie rides along: a bad key must answer
+                # 401, whatever else the client sent.
+                break
         request.environ["jobrunner.identity"] = resolved
         request.authentication_method = resolved[0]
         return resolved

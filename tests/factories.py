@@ -1,10 +1,12 @@
 """Build model objects for tests with sensible defaults; every call commits."""
 
 import datetime
+import functools
 import itertools
 
+import bcrypt
+
 from jobrunner.accounts.models import AdminKey, Group, User
-from jobrunner.accounts.operations import hash_password
 from jobrunner.jobs.models import (
     Job,
     JobTemplate,
@@ -19,6 +21,16 @@ from jobrunner.workers.models import Worker, WorkerPool
 
 UTC = datetime.UTC
 T0 = datetime.datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@functools.cache
+def password_hash(password: str) -> str:
+    """Hash ``password`` once, at bcrypt's lowest cost, so logins in tests are fast.
+
+    The stored hash names its own cost, so the application checks it exactly
+    as it checks a production hash.
+    """
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
 
 
 class Factory:
@@ -40,7 +52,7 @@ class Factory:
         kw.setdefault("username", f"user-{next(self.counter)}")
         kw.setdefault("is_active", True)
         kw.setdefault("is_superuser", False)
-        return self._save(User(password_hash=hash_password(password), **kw))
+        return self._save(User(password_hash=password_hash(password), **kw))
 
     def admin_key(self, **kw):
         n = next(self.counter)
