@@ -20,7 +20,8 @@ def dbsession_for(settings: dict):
     engine = get_engine(settings)
     session_factory = get_session_factory(engine)
     try:
-        with transaction.TransactionManager(explicit=True) as tm:
+        tm = transaction.TransactionManager(explicit=True)
+        with tm:
             yield get_tm_session(session_factory, tm)
     finally:
         engine.dispose()
