@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from jobrunner.exceptions import DomainError
 from jobrunner.jobs import scheduling
 from jobrunner.jobs.models import (
     Job,
@@ -49,20 +50,8 @@ LOG_TRUNCATION_MARKER = (
 _PLACEHOLDER = re.compile(r"\{\{\s*content\s*\}\}")
 
 
-class LifecycleError(Exception):
-    """A request the life cycle refuses.
-
-    ``kind`` is one of ``invalid`` (bad values), ``conflict`` (the run's state
-    does not allow it), ``not_found``, ``forbidden`` or ``range`` (a log append
-    at the wrong offset; ``extra["length"]`` has the right one).
-    """
-
-    def __init__(self, kind: str, name: str, description: str, **extra):
-        super().__init__(description)
-        self.kind = kind
-        self.name = name
-        self.description = description
-        self.extra = extra
+class LifecycleError(DomainError):
+    """A life-cycle step that is refused (see :class:`DomainError` for kinds)."""
 
 
 @dataclasses.dataclass

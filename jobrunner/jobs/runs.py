@@ -10,12 +10,11 @@ import time
 
 from cornice import Service
 from pyramid import httpexceptions as exc
-from pyramid.view import exception_view_config
 from sqlalchemy import select
 
 from jobrunner import scopes
 from jobrunner.api.resource import API_PREFIX, ApiContext
-from jobrunner.api.validation import body_validator
+from jobrunner.api.validation import colander_body
 from jobrunner.db import utcnow
 from jobrunner.errors import json_error
 from jobrunner.jobs import operations, schemas
@@ -23,29 +22,6 @@ from jobrunner.jobs.models import Job, KillRequest, Run
 from jobrunner.jobs.operations import LifecycleError
 from jobrunner.notifications import notifier_from_settings
 from jobrunner.security import Permission
-
-
-STATUS_OF_KIND = {
-    "invalid": exc.HTTPBadRequest,
-    "conflict": exc.HTTPConflict,
-    "not_found": exc.HTTPNotFound,
-    "forbidden": exc.HTTPForbidden,
-    "range": exc.HTTPRequestRangeNotSatisfiable,
-}
-
-
-@exception_view_config(LifecycleError)
-def lifecycle_error(context, request):
-    """Answer a refused life-cycle step with its status and Cornice's body."""
-    location = "body" if context.kind in ("invalid", "range") else "url"
-    response = json_error(
-        STATUS_OF_KIND[context.kind], context.description, location, context.name
-    )
-    if context.kind == "range":
-        length = context.extra["length"]
-        response.json_body = {**response.json_body, "length": length}
-        response.headers["Content-Range"] = f"bytes */{length}"
-    return response
 
 
 def _resources(request):
@@ -109,7 +85,8 @@ claim_service = Service(
 
 @claim_service.post(
     permission=Permission.CLAIM,
-    validators=(body_validator(schemas.ClaimSchema()),),
+    validators=(colander_body,),
+    schema=schemas.ClaimSchema(),
 )
 def claim_runs(request):
     """Claim up to ``limit`` due runs, holding the request up to ``wait`` seconds.
@@ -122,7 +99,9 @@ def claim_runs(request):
     identity = request.identity
     settings = request.registry.settings
     poll = settings["runs.claim_poll_interval"]
-    deadline = time.monotonic() + min(request.validated["wait"], settings["runs.max_wait"])
+    deadline = time.monotonic() + min(
+        request.validated["wait"], settings["runs.max_wait"]
+    )
     while True:
         lc = request.lifecycle
         claimed = operations.claim(
@@ -160,7 +139,8 @@ log_service = Service(
 
 @log_service.post(
     permission=Permission.WRITE,
-    validators=(body_validator(schemas.LogAppendSchema()),),
+    validators=(colander_body,),
+    schema=schemas.LogAppendSchema(),
 )
 def append_log(request):
     """Append at ``offset``; a wrong offset is 416 with the server's length."""
@@ -169,7 +149,10 @@ def append_log(request):
     if worker_id is not None and run.worker_id != worker_id:
         raise LifecycleError("conflict", "run", "This run is not yours.")
     run_log = operations.append_log(
-        request.lifecycle, run, request.validated["offset"], request.validated["content"]
+        request.lifecycle,
+        run,
+        request.validated["offset"],
+        request.validated["content"],
     )
     request.response.status = 202
     return {"length": run_log.received_bytes, "omitted_bytes": run_log.omitted_bytes}
@@ -219,25 +202,49 @@ def extra_views(resource_name: str):
     """Write methods added to the read resources of :mod:`jobrunner.jobs.views`."""
     if resource_name == "run":
         return (
-            ("detail", "PATCH", report_run, {
-                "permission": Permission.WRITE,
-                "validators": (body_validator(schemas.RunReportSchema()),),
-            }),
-            ("list", "POST", create_manual_run, {
-                "permission": Permission.WRITE,
-                "validators": (body_validator(schemas.ManualRunSchema()),),
-            }),
+            (
+                "detail",
+                "PATCH",
+                report_run,
+                {
+                    "permission": Permission.WRITE,
+                    "validators": (colander_body,),
+                    "schema": schemas.RunReportSchema(),
+                },
+            ),
+            (
+                "list",
+                "POST",
+                create_manual_run,
+                {
+                    "permission": Permission.WRITE,
+                    "validators": (colander_body,),
+                    "schema": schemas.ManualRunSchema(),
+                },
+            ),
         )
     if resource_name == "kill_request":
         return (
-            ("list", "POST", create_kill_request, {
-                "permission": Permission.MANAGE,
-                "validators": (body_validator(schemas.KillRequestCreateSchema()),),
-            }),
-            ("detail", "PATCH", report_kill_request, {
-                "permission": Permission.WRITE,
-                "validators": (body_validator(schemas.KillRequestReportSchema()),),
-            }),
+            (
+                "list",
+                "POST",
+                create_kill_request,
+                {
+                    "permission": Permission.MANAGE,
+                    "validators": (colander_body,),
+                    "schema": schemas.KillRequestCreateSchema(),
+                },
+            ),
+            (
+                "detail",
+                "PATCH",
+                report_kill_request,
+                {
+                    "permission": Permission.WRITE,
+                    "validators": (colander_body,),
+                    "schema": schemas.KillRequestReportSchema(),
+                },
+            ),
         )
     return ()
 

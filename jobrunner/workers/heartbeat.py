@@ -4,7 +4,7 @@ import datetime
 
 from pyramid import httpexceptions as exc
 
-from jobrunner.api.validation import body_validator
+from jobrunner.api.validation import colander_body
 from jobrunner.db import utcnow
 from jobrunner.errors import json_error
 from jobrunner.security import Permission
@@ -46,7 +46,8 @@ EXTRA_VIEWS = (
         heartbeat,
         {
             "permission": Permission.WRITE,
-            "validators": (body_validator(HeartbeatSchema()),),
+            "validators": (colander_body,),
+            "schema": HeartbeatSchema(),
         },
     ),
 )
