@@ -11,10 +11,16 @@ the same shape, so a client parses one format whatever went wrong.
 import logging
 
 from pyramid import httpexceptions as exc
-from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
+from pyramid.view import (
+    exception_view_config,
+    forbidden_view_config,
+    notfound_view_config,
+)
 from sqlalchemy.exc import DBAPIError
 
 from jobrunner import signing
+from jobrunner.exceptions import DomainError
+from jobrunner.security import SESSION
 
 
 log = logging.getLogger(__name__)
@@ -58,7 +64,8 @@ def forbidden(request):
             location="header",
             name="Authorization",
         )
-        response.headers["WWW-Authenticate"] = f'{signing.AUTH_SCHEME} realm="jobrunner"'
+        challenge = f'{signing.AUTH_SCHEME} realm="jobrunner"'
+        response.headers["WWW-Authenticate"] = challenge
         return response
     return json_error(
         exc.HTTPForbidden,
@@ -69,12 +76,22 @@ def forbidden(request):
 
 
 @notfound_view_config()
-def notfound(request):
+def notfound(context, request):
+    if isinstance(context, exc.HTTPNotFound) and context.content_type == (
+        "application/json"
+    ):
+        # A view's own 404 already names what was missing ("No run with id 7").
+        return context
     return json_error(exc.HTTPNotFound, "Not found.", name="path")
 
 
 @exception_view_config(exc.HTTPMethodNotAllowed)
 def method_not_allowed(context, request):
+    # Reading the identity resolves it and records how the caller signed in.
+    if request.identity is not None and request.authentication_method == SESSION:
+        # A session may only look (GET and HEAD); any other method is refused
+        # as such, whether or not the resource offers it to HMAC callers.
+        return forbidden(request)
     response = json_error(
         exc.HTTPMethodNotAllowed,
         f"Method {request.method} is not allowed here.",
@@ -112,6 +129,32 @@ def database_unavailable(context, request):
         name="database",
     )
     response.headers["Retry-After"] = "5"
+    return response
+
+
+STATUS_OF_KIND = {
+    "invalid": exc.HTTPBadRequest,
+    "conflict": exc.HTTPConflict,
+    "not_found": exc.HTTPNotFound,
+    "forbidden": exc.HTTPForbidden,
+    "precondition": exc.HTTPPreconditionFailed,
+    "range": exc.HTTPRequestRangeNotSatisfiable,
+}
+
+
+@exception_view_config(DomainError)
+def domain_error(context, request):
+    """Answer a refused operation with its status and Cornice's body."""
+    location = "body" if context.kind in ("invalid", "range") else "url"
+    if context.kind == "precondition":
+        location = "header"
+    response = json_error(
+        STATUS_OF_KIND[context.kind], context.description, location, context.name
+    )
+    if context.kind == "range":
+        length = context.extra["length"]
+        response.json_body = {**response.json_body, "length": length}
+        response.headers["Content-Range"] = f"bytes */{length}"
     return response
 
 
