@@ -198,14 +198,46 @@ def sign(testapp):
     return make
 
 
+def login_with_form(testapp, username, password="secret-password"):
+    """Log ``testapp`` in through the real login form, CSRF token and all."""
+    form = testapp.get("/login").forms[0]
+    form["username"] = username
+    form["password"] = password
+    return form.submit(status=303)
+
+
 @pytest.fixture
 def login(testapp):
     """``login(username, password)`` logs in through the real form."""
 
     def do_login(username, password="secret-password"):
-        form = testapp.get("/login").forms[0]
-        form["username"] = username
-        form["password"] = password
-        return form.submit(status=303)
+        return login_with_form(testapp, username, password)
 
     return do_login
+
+
+@pytest.fixture(scope="class")
+def shared_factory(dbengine, arrange_engine):
+    """A factory for data that every test of a class reads and none changes.
+
+    Building the data once per class keeps long read-only matrices fast. Such
+    tests must not ask for ``dbsession`` (nor ``factory``, ``testapp``,
+    ``sign`` or ``login``), whose teardown empties the tables; they use
+    ``shared_testapp`` instead.
+    """
+    session = get_session_factory(arrange_engine)()
+    yield factories.Factory(session)
+    session.close()
+    _empty_tables(dbengine)
+
+
+@pytest.fixture(scope="class")
+def shared_world(shared_factory):
+    """``Factory.world()``, built once for a class of read-only tests."""
+    return shared_factory.world()
+
+
+@pytest.fixture
+def shared_testapp(wsgi_app, shared_factory):
+    """A client without cookies over the data of ``shared_factory``."""
+    return webtest.TestApp(wsgi_app, extra_environ={"HTTP_HOST": "localhost"})

@@ -119,7 +119,9 @@ class Resource:
 
     def __post_init__(self):
         self.fields = [
-            Field("id", "integer", "Unique id.", readonly=True, filter=True, order=True),
+            Field(
+                "id", "integer", "Unique id.", readonly=True, filter=True, order=True
+            ),
             *self.fields,
             Field(
                 "resource_uri",
@@ -293,7 +295,16 @@ class Resource:
         for name in names:
             f = self.fields_by_name[name.lstrip("-")]
             column = getattr(self.model, f.model_attribute)
-            clauses.append(column.desc() if name.startswith("-") else column.asc())
+            clause = column.desc() if name.startswith("-") else column.asc()
+            if f.nullable:
+                # SQLite sorts NULL first and PostgreSQL last; say where it
+                # goes (PostgreSQL's way, which its indexes serve) so that
+                # both backends page through the same order.
+                if name.startswith("-"):
+                    clause = clause.nulls_first()
+                else:
+                    clause = clause.nulls_last()
+            clauses.append(clause)
         return clauses
 
     def base_query(self, identity):
