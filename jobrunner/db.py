@@ -8,8 +8,15 @@ as one unit.
 import datetime
 
 import zope.sqlalchemy
-from sqlalchemy import MetaData, engine_from_config, event
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy import Integer, MetaData, engine_from_config, event
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    declared_attr,
+    mapped_column,
+    sessionmaker,
+)
 from sqlalchemy.types import DateTime, TypeDecorator
 
 
@@ -29,6 +36,23 @@ class Base(DeclarativeBase):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} id={getattr(self, 'id', None)!r}>"
+
+
+class Versioned:
+    """A version number that every update increments.
+
+    It is the object's ETag: an update that names an old version (If-Match)
+    is refused, and two updates racing on one row cannot both win, because
+    SQLAlchemy adds ``WHERE version = <old>`` to every UPDATE.
+    """
+
+    version: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=1, server_default="1"
+    )
+
+    @declared_attr.directive
+    def __mapper_args__(cls):
+        return {"version_id_col": cls.version}
 
 
 class UTCDateTime(TypeDecorator):

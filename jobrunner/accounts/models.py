@@ -3,7 +3,7 @@
 from sqlalchemy import Boolean, Column, ForeignKey, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jobrunner.db import Base, UTCDateTime, utcnow
+from jobrunner.db import Base, UTCDateTime, Versioned, utcnow
 
 
 user_group = Table(
@@ -21,7 +21,7 @@ user_group = Table(
 )
 
 
-class Group(Base):
+class Group(Versioned, Base):
     """A set of users; projects name the groups that may view them."""
 
     __tablename__ = "account_group"
@@ -34,7 +34,7 @@ class Group(Base):
     )
 
 
-class User(Base):
+class User(Versioned, Base):
     """A dashboard user, authenticated by a bcrypt password hash."""
 
     __tablename__ = "account_user"

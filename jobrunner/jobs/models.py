@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import JSON
 
-from jobrunner.db import Base, UTCDateTime, utcnow
+from jobrunner.db import Base, UTCDateTime, Versioned, utcnow
 
 
 project_viewer_group = Table(
@@ -46,7 +46,7 @@ project_worker_pool = Table(
 )
 
 
-class Project(Base):
+class Project(Versioned, Base):
     """A team's collection of job templates, visible to its viewer groups."""
 
     __tablename__ = "project"
@@ -68,7 +68,7 @@ class Project(Base):
     )
 
 
-class JobTemplate(Base):
+class JobTemplate(Versioned, Base):
     """A script body shared by jobs; ``{{ content }}`` marks where a job's part goes."""
 
     __tablename__ = "job_template"
@@ -86,7 +86,7 @@ class JobTemplate(Base):
     jobs: Mapped[list["Job"]] = relationship(back_populates="job_template")
 
 
-class Job(Base):
+class Job(Versioned, Base):
     """A script with a schedule, run by the workers of one pool."""
 
     __tablename__ = "job"
@@ -152,7 +152,7 @@ class Job(Base):
     )
 
 
-class RescheduleExclude(Base):
+class RescheduleExclude(Versioned, Base):
     """A local time-of-day window in which a job must not be scheduled."""
 
     __tablename__ = "reschedule_exclude"

@@ -4,7 +4,7 @@ from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import JSON
 
-from jobrunner.db import Base, UTCDateTime
+from jobrunner.db import Base, UTCDateTime, Versioned
 
 
 worker_pool_worker = Table(
@@ -24,7 +24,7 @@ worker_pool_worker = Table(
 )
 
 
-class WorkerPool(Base):
+class WorkerPool(Versioned, Base):
     """A set of workers that jobs are assigned to."""
 
     __tablename__ = "worker_pool"
@@ -43,7 +43,7 @@ class WorkerPool(Base):
     )
 
 
-class Worker(Base):
+class Worker(Versioned, Base):
     """A worker daemon, known by its api key and HMAC secret."""
 
     __tablename__ = "worker"
