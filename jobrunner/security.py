@@ -238,6 +238,10 @@ class MultiSecurityPolicy:
         cached = request.environ.get("jobrunner.identity")
         if cached is not None:
             return cached
+        if getattr(request, "context", None) is None:
+            # Before routing nobody knows which credentials the route accepts,
+            # so there is no identity yet; resolve (and cache) once there is.
+            return (None, None)
         resolved = (None, None)
         for method in accepted_methods(request):
             identity = self.policies[method].identity(request)
@@ -301,6 +305,9 @@ def includeme(config):
         timeout=int(settings.get("auth.timeout", 12 * 3600)),
         reissue_time=int(settings.get("auth.reissue_time", 3600)),
     )
+    # pyramid_tm would ask who is calling before routing, to annotate a
+    # transaction log that SQLAlchemy never reads.
+    settings["tm.annotate_user"] = False
     config.set_security_policy(
         MultiSecurityPolicy(
             {HMAC: HMACSecurityPolicy(), SESSION: SessionSecurityPolicy(helper)}

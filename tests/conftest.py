@@ -179,8 +179,8 @@ class Signer:
             method=method,
             body=body,
             headers=headers,
+            # WebTest checks ``status`` only when errors are not expected.
             status=status,
-            expect_errors=status is not None,
             **kw,
         )
 

@@ -32,6 +32,14 @@ def _wants_json(request) -> bool:
     return request.content_type == "application/json"
 
 
+def _safe_came_from(came_from) -> str:
+    """Return ``came_from`` when it is a path on this site, and "/" otherwise."""
+    try:
+        return LoginSchema().get("came_from").deserialize(came_from)
+    except colander.Invalid:
+        return "/"
+
+
 def _login_form(request, came_from: str, message: str = "", username: str = ""):
     return {
         "came_from": came_from,
@@ -48,12 +56,7 @@ def _login_form(request, came_from: str, message: str = "", username: str = ""):
 )
 def login_form(request):
     """Show the login form."""
-    came_from = request.params.get("came_from", "/")
-    try:
-        came_from = LoginSchema().get("came_from").deserialize(came_from)
-    except colander.Invalid:
-        came_from = "/"
-    return _login_form(request, came_from)
+    return _login_form(request, _safe_came_from(request.params.get("came_from", "/")))
 
 
 @view_config(route_name="login", request_method="POST")
@@ -75,6 +78,9 @@ def login(request):
     else:
         data = dict(request.POST)
         check_csrf_token(request, raises=True)
+    # An off-site came_from is dropped, not an error: the user still logs in
+    # and lands on the dashboard instead of the other site.
+    data["came_from"] = _safe_came_from(data.get("came_from", "/"))
     try:
         values = LoginSchema().deserialize(data)
     except colander.Invalid as error:
@@ -91,7 +97,9 @@ def login(request):
         request.response.status = 400
         return _render_form(request, "Enter a username and a password.", data)
 
-    user = operations.authenticate(request.dbsession, values["username"], values["password"])
+    user = operations.authenticate(
+        request.dbsession, values["username"], values["password"]
+    )
     if user is None:
         log.warning("failed login for username %r", values["username"])
         description = "Invalid username or password."
@@ -104,17 +112,14 @@ def login(request):
     headers = remember(request, user.id)
     if as_json:
         request.response.headerlist.extend(headers)
+        request.response.content_type = "application/json"
         request.response.json_body = {"username": user.username}
         return request.response
     return HTTPSeeOther(location=values["came_from"], headers=headers)
 
 
 def _render_form(request, message, data):
-    came_from = data.get("came_from", "/")
-    try:
-        came_from = LoginSchema().get("came_from").deserialize(came_from)
-    except colander.Invalid:
-        came_from = "/"
+    came_from = _safe_came_from(data.get("came_from", "/"))
     response = render_to_response(
         "jobrunner:templates/login.jinja2",
         _login_form(request, came_from, message, data.get("username", "")),
@@ -132,6 +137,7 @@ def logout(request):
     headers = forget(request)
     if _wants_json(request):
         request.response.headerlist.extend(headers)
+        request.response.content_type = "application/json"
         request.response.json_body = {"status": "ok"}
         return request.response
     return HTTPSeeOther(location=request.route_url("login"), headers=headers)

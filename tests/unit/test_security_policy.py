@@ -141,6 +141,19 @@ class TestIdentity:
         assert identity == USER
         assert hmac.calls == 1
 
+    def test_there_is_no_identity_before_routing(self):
+        hmac, session = StubPolicy(WORKER), StubPolicy(USER)
+        policy = MultiSecurityPolicy({HMAC: hmac, SESSION: session})
+        request = testing.DummyRequest(environ={})
+        early = policy.identity(request)
+        request.context = Context(auth_methods=(SESSION,))
+
+        identity = policy.identity(request)
+
+        assert early is None
+        assert identity == USER
+        assert hmac.calls == 0
+
     def test_is_resolved_once_per_request(self):
         hmac, session = StubPolicy(None), StubPolicy(None)
         policy = MultiSecurityPolicy({HMAC: hmac, SESSION: session})
@@ -420,3 +433,14 @@ class TestIncludeme:
 
         assert isinstance(policy, MultiSecurityPolicy)
         assert list(policy.policies) == [HMAC, SESSION]
+
+    def test_keeps_pyramid_tm_from_asking_before_routing(self):
+        config = testing.setUp(settings={"auth.secret": "s"})
+        try:
+            security.includeme(config)
+
+            annotate = config.get_settings()["tm.annotate_user"]
+        finally:
+            testing.tearDown()
+
+        assert annotate is False
