@@ -47,6 +47,7 @@ setup(
         "console_scripts": [
             "jobrunner-admin = jobrunner.scripts.admin:main",
             "jobrunner-monitor = jobrunner.scripts.monitor:main",
+            "jobrunner-worker = jobrunner.worker.daemon:main",
         ],
     },
 )

@@ -1,0 +1,8 @@
+"""``python -m jobrunner.worker``: the same as ``jobrunner-worker``."""
+
+import sys
+
+from jobrunner.worker.daemon import main
+
+
+sys.exit(main())
