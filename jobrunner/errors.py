@@ -16,7 +16,7 @@ from pyramid.view import (
     forbidden_view_config,
     notfound_view_config,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import exc as db_exc
 
 from jobrunner import signing
 from jobrunner.exceptions import DomainError
@@ -117,12 +117,26 @@ def http_error(context, request):
     return response
 
 
-@exception_view_config(DBAPIError)
+def database_unreachable(error: Exception) -> bool:
+    """Whether ``error`` means the database cannot be used now, not a bug."""
+    if isinstance(error, db_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    # A server that is down or restarting refuses new connections: psycopg
+    # raises OperationalError while the pool opens one, before any statement
+    # ran, so SQLAlchemy does not flag it as an invalidated connection. A
+    # pool with no connection left to give raises TimeoutError.
+    return isinstance(
+        error, (db_exc.OperationalError, db_exc.InterfaceError, db_exc.TimeoutError)
+    )
+
+
+@exception_view_config(db_exc.DBAPIError)
+@exception_view_config(db_exc.TimeoutError)
 def database_unavailable(context, request):
     """A lost database connection is a 503 the client may retry, not a 500."""
-    if not context.connection_invalidated:
+    if not database_unreachable(context):
         raise context
-    log.warning("database unavailable: %s", context.orig)
+    log.warning("database unavailable: %s", getattr(context, "orig", context))
     response = json_error(
         exc.HTTPServiceUnavailable,
         "The database is unavailable; try again shortly.",
