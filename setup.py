@@ -8,6 +8,7 @@ requires = [
     "cornice",
     "croniter",
     "plaster_pastedeploy",
+    "prometheus_client",
     "psycopg[binary]",
     "pyramid>=2.0",
     "pyramid_jinja2",

@@ -17,6 +17,8 @@ def main(global_config, **settings):
         config.include(".security")
         # JSON errors for every status code, and the request body size limit.
         config.include(".errors")
+        # /health, /ready and /metrics, and the tween counting every request.
+        config.include(".ops")
         # Cornice and the API: the root listing, then each domain's resources.
         config.include("cornice")
         config.include(".api")

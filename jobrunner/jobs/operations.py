@@ -39,6 +39,7 @@ from jobrunner.jobs.models import (
     RunLog,
 )
 from jobrunner.notifications import Notifier, recipients
+from jobrunner.ops import metrics
 from jobrunner.workers.models import Worker, WorkerPool
 
 
@@ -326,6 +327,7 @@ def claim(
     rows.sort(key=lambda row: (row[0].schedule_dts, row[0].id))
     for run, title, _ in rows:
         log.info("run %s of job %r claimed by worker %s", run.id, title, worker_id)
+    metrics.count("runs_claimed", len(rows), via="claim")
     return [tuple(row) for row in rows]
 
 
@@ -446,6 +448,7 @@ def _enqueue(lc: Lifecycle, run: Run, enqueue_dts, worker_id: int | None) -> Non
         )
     lc.dbsession.refresh(run)
     log.info("run %s claimed by worker %s", run.id, worker_id)
+    metrics.count("runs_claimed", via="patch")
 
 
 def _check_times(lc: Lifecycle, run: Run, changes: dict) -> None:
