@@ -24,8 +24,10 @@ def main(global_config, **settings):
         config.include(".api")
         config.include(".workers.views")
         config.include(".jobs.views")
+        config.include(".accounts.api")
         # Login, logout and the dashboard pages.
         config.include("pyramid_jinja2")
         config.include(".accounts")
+        config.include(".dashboard")
         config.scan(".api")
     return config.make_wsgi_app()

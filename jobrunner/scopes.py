@@ -11,8 +11,9 @@ Each function narrows a ``select`` so the database does the filtering; an
 object outside the scope is simply not found (404), as if it did not exist.
 """
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from jobrunner.accounts.models import Group, User
 from jobrunner.jobs.models import (
     Job,
     JobTemplate,
@@ -79,6 +80,10 @@ def worker(query, identity):
     members = select(worker_pool_worker.c.worker_id).where(
         worker_pool_worker.c.worker_pool_id.in_(visible_pool_ids(identity))
     )
+    if identity.kind == "worker":
+        # A worker always sees itself, even in no pool: that is how it finds
+        # its own id (``worker/?api_key=...``).
+        return query.where(or_(Worker.id == identity.worker_id, Worker.id.in_(members)))
     return query.where(Worker.id.in_(members))
 
 
@@ -120,3 +125,21 @@ def kill_request(query, identity):
     return query.join(Run, Run.id == KillRequest.run_id).where(
         Run.job_id.in_(visible_job_ids(identity))
     )
+
+
+def user(query, identity):
+    """Users: everyone for admin keys and superusers, else only oneself."""
+    if sees_everything(identity):
+        return query
+    if identity.kind != "user":
+        return query.where(False)
+    return query.where(User.id == identity.user_id)
+
+
+def group(query, identity):
+    """Groups: everything for admin keys and superusers, else one's own groups."""
+    if sees_everything(identity):
+        return query
+    if identity.kind != "user":
+        return query.where(False)
+    return query.where(Group.id.in_(identity.group_ids))

@@ -7,6 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobrunner.accounts.models import AdminKey, Group, User
+from jobrunner.exceptions import DomainError
+from jobrunner.records import assign, ensure_unique, related_list
 
 
 # bcrypt only reads the first 72 bytes of a password; longer ones are refused
@@ -86,3 +88,47 @@ def create_admin_key(dbsession: Session, title: str) -> AdminKey:
     dbsession.add(key)
     dbsession.flush()
     return key
+
+
+# -- the management API ---------------------------------------------------------
+
+
+def save_group(lc, group: Group, values: dict) -> Group:
+    assign(group, values, ("name",))
+    ensure_unique(lc, group, "name", Group.name == group.name)
+    return group
+
+
+def create_group(lc, values: dict) -> Group:
+    group = Group()
+    lc.dbsession.add(group)
+    return save_group(lc, group, values)
+
+
+def delete_group(lc, group: Group) -> None:
+    lc.dbsession.delete(group)
+
+
+def save_user(lc, user: User, values: dict) -> User:
+    assign(user, values, ("username", "is_active", "is_superuser"))
+    ensure_unique(lc, user, "username", User.username == user.username)
+    if values.get("password") is not None:
+        try:
+            user.password_hash = hash_password(values["password"])
+        except AccountError as error:
+            raise DomainError("invalid", "password", str(error)) from None
+    elif user.id is None:
+        raise DomainError("invalid", "password", "A new user needs a password.")
+    if "groups" in values:
+        user.groups = related_list(lc, Group, values["groups"], "groups")
+    return user
+
+
+def create_user_from(lc, values: dict) -> User:
+    user = User(is_active=True, is_superuser=False)
+    lc.dbsession.add(user)
+    return save_user(lc, user, values)
+
+
+def delete_user(lc, user: User) -> None:
+    lc.dbsession.delete(user)

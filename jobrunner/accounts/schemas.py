@@ -1,6 +1,14 @@
-"""Colander schemas for logging in."""
+"""Colander schemas for logging in and for managing users and groups."""
 
 import colander
+
+from jobrunner.api.types import (
+    Nullable,
+    RelatedIdList,
+    StrictBoolean,
+    StrictMappingSchema,
+    StrictString,
+)
 
 
 def _safe_redirect(node, value):
@@ -23,3 +31,29 @@ class LoginSchema(colander.MappingSchema):
         colander.String(), missing="/", validator=_safe_redirect
     )
     csrf_token = colander.SchemaNode(colander.String(), missing=colander.drop)
+
+
+class GroupSchema(StrictMappingSchema):
+    """A group of dashboard users."""
+
+    name = colander.SchemaNode(
+        StrictString(), validator=colander.Length(min=1, max=150)
+    )
+
+
+class UserSchema(StrictMappingSchema):
+    """A dashboard user. The password can be set but is never shown."""
+
+    username = colander.SchemaNode(
+        StrictString(), validator=colander.Length(min=1, max=150)
+    )
+    password = colander.SchemaNode(
+        Nullable(StrictString()),
+        missing=None,
+        validator=lambda node, value: (
+            value is None or colander.Length(min=8, max=72)(node, value)
+        ),
+    )
+    is_active = colander.SchemaNode(StrictBoolean(), missing=True)
+    is_superuser = colander.SchemaNode(StrictBoolean(), missing=False)
+    groups = colander.SchemaNode(RelatedIdList("group"), missing=[])

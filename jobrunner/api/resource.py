@@ -416,6 +416,8 @@ def detail_view(resource: Resource):
             raise json_error(
                 exc.HTTPNotFound, f"No {resource.name} with id {object_id}.", name="id"
             )
+        if getattr(obj, "version", None) is not None:
+            request.response.headers["ETag"] = f'"{obj.version}"'
         return resource.render(obj)
 
     return view

@@ -93,3 +93,96 @@ class RelatedId(colander.SchemaType):
         if not candidate.isdigit() or int(candidate) > MAX_ID:
             raise colander.Invalid(node, f"{text!r} is not an id or resource URI")
         return int(candidate)
+
+
+class Nullable(colander.SchemaType):
+    """Wrap a type so that JSON ``null`` means "no value" (None)."""
+
+    def __init__(self, inner: colander.SchemaType):
+        self.inner = inner
+
+    def serialize(self, node, appstruct):
+        if appstruct is None:
+            return None
+        return self.inner.serialize(node, appstruct)
+
+    def deserialize(self, node, cstruct):
+        if cstruct is None:
+            return None
+        return self.inner.deserialize(node, cstruct)
+
+
+class LocalTime(colander.SchemaType):
+    """A time of day, ``HH:MM`` or ``HH:MM:SS``."""
+
+    def serialize(self, node, appstruct):
+        if appstruct is colander.null or appstruct is None:
+            return colander.null
+        return appstruct.isoformat()
+
+    def deserialize(self, node, cstruct):
+        if cstruct is colander.null:
+            return colander.null
+        if not isinstance(cstruct, str) or not re.fullmatch(
+            r"\d{2}:\d{2}(:\d{2})?", cstruct
+        ):
+            raise colander.Invalid(node, f"{cstruct!r} is not a time (HH:MM[:SS])")
+        try:
+            return datetime.time.fromisoformat(cstruct)
+        except ValueError:
+            raise colander.Invalid(node, f"{cstruct!r} is not a time of day") from None
+
+
+class StrictString(colander.String):
+    """A string that refuses numbers and other JSON types, and NUL characters."""
+
+    def deserialize(self, node, cstruct):
+        if cstruct is not colander.null and not isinstance(cstruct, str):
+            raise colander.Invalid(node, f"{cstruct!r} is not a string")
+        value = super().deserialize(node, cstruct)
+        if isinstance(value, str) and "\x00" in value:
+            raise colander.Invalid(node, "NUL characters are not allowed")
+        return value
+
+
+class StrictInt(colander.Int):
+    """An integer that refuses booleans, floats and strings."""
+
+    def deserialize(self, node, cstruct):
+        if cstruct is not colander.null and (
+            isinstance(cstruct, bool) or not isinstance(cstruct, int)
+        ):
+            raise colander.Invalid(node, f"{cstruct!r} is not an integer")
+        return super().deserialize(node, cstruct)
+
+
+class RelatedIdList(colander.SchemaType):
+    """A list of related objects, each by id or resource URI."""
+
+    def __init__(self, resource_name: str):
+        self.item = RelatedId(resource_name)
+
+    def serialize(self, node, appstruct):
+        return appstruct
+
+    def deserialize(self, node, cstruct):
+        if cstruct is colander.null:
+            return colander.null
+        if not isinstance(cstruct, list):
+            raise colander.Invalid(node, "must be a list of ids or resource URIs")
+        ids = []
+        for item in cstruct:
+            value = self.item.deserialize(node, item)
+            if value is colander.null:
+                raise colander.Invalid(node, f"{item!r} is not an id or resource URI")
+            if value not in ids:
+                ids.append(value)
+        return ids
+
+
+class StrictMappingSchema(colander.MappingSchema):
+    """A mapping that refuses unknown keys: a typo must not be silently ignored."""
+
+    @staticmethod
+    def schema_type():
+        return colander.Mapping(unknown="raise")

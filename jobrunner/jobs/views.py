@@ -7,8 +7,8 @@ from sqlalchemy.orm import selectinload
 from jobrunner import scopes
 from jobrunner.api import types
 from jobrunner.api.resource import Field, Filter, Resource, register
-from jobrunner.jobs import runs, states
-from jobrunner.jobs.operations import dispatchable
+from jobrunner.api.writes import Writer, write_views
+from jobrunner.jobs import management, runs, schemas, states
 from jobrunner.jobs.models import (
     Job,
     JobTemplate,
@@ -18,6 +18,7 @@ from jobrunner.jobs.models import (
     Run,
     RunLog,
 )
+from jobrunner.jobs.operations import dispatchable
 
 
 def _project_id_node():
@@ -56,7 +57,10 @@ project = Resource(
     model=Project,
     scope=scopes.project,
     description="A team's collection of job templates.",
-    load_options=(selectinload(Project.worker_pools),),
+    load_options=(
+        selectinload(Project.worker_pools),
+        selectinload(Project.viewer_groups),
+    ),
     fields=[
         Field("title", "string", "Name of the project.", unique=True, filter=True,
               order=True),
@@ -68,6 +72,12 @@ project = Resource(
             "to_many",
             "The worker pools the project's jobs may use.",
             related="worker_pool",
+        ),
+        Field(
+            "viewer_groups",
+            "to_many",
+            "The groups whose users see the project on the dashboard.",
+            related="group",
         ),
     ],
 )
@@ -250,7 +260,38 @@ RESOURCES = (project, job_template, job, reschedule_exclude, run, run_log,
              kill_request)
 
 
+WRITERS = {
+    "project": Writer(
+        schema=schemas.ProjectSchema(),
+        create=management.create_project,
+        update=management.save_project,
+        delete=management.delete_project,
+    ),
+    "job_template": Writer(
+        schema=schemas.JobTemplateSchema(),
+        create=management.create_job_template,
+        update=management.save_job_template,
+        delete=management.delete_job_template,
+    ),
+    "job": Writer(
+        schema=schemas.JobSchema(),
+        create=management.create_job,
+        update=management.save_job,
+        delete=management.delete_job,
+    ),
+    "reschedule_exclude": Writer(
+        schema=schemas.RescheduleExcludeSchema(),
+        create=management.create_exclude,
+        update=management.save_exclude,
+        delete=management.delete_exclude,
+    ),
+}
+
+
 def includeme(config):
     config.include(runs)
     for resource in RESOURCES:
-        register(config, resource, runs.extra_views(resource.name))
+        views = runs.extra_views(resource.name)
+        if resource.name in WRITERS:
+            views += write_views(resource, WRITERS[resource.name])
+        register(config, resource, views)

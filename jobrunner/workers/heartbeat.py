@@ -39,15 +39,22 @@ def heartbeat(request):
     return request.registry["api.resources"]["worker"].render(worker)
 
 
-EXTRA_VIEWS = (
-    (
-        "detail",
-        "PATCH",
-        heartbeat,
-        {
-            "permission": Permission.WRITE,
-            "validators": (colander_body,),
-            "schema": HeartbeatSchema(),
-        },
-    ),
-)
+def validate_patch(request, schema=None, **kwargs):
+    """Check a PATCH of a worker: a heartbeat from a worker, a change from an admin."""
+    identity = request.identity
+    if identity is not None and identity.kind == "worker":
+        schema = HeartbeatSchema()
+    colander_body(request, schema=schema, **kwargs)
+
+
+def either(admin_update):
+    """A PATCH view: heartbeats for workers, ``admin_update`` for admin keys."""
+
+    def view(request):
+        if request.identity.kind == "worker":
+            return heartbeat(request)
+        if not request.has_permission(Permission.MANAGE):
+            raise json_error(exc.HTTPForbidden, "Only admin keys change workers.")
+        return admin_update(request)
+
+    return view

@@ -4,11 +4,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobrunner.accounts.operations import new_credentials
+from jobrunner.exceptions import DomainError
+from jobrunner.jobs.models import Job, Run
+from jobrunner.records import assign, ensure_unique, related_list
 from jobrunner.workers.models import Worker, WorkerPool
 
 
 def get_or_create_pool(dbsession: Session, title: str) -> WorkerPool:
-    pool = dbsession.scalars(select(WorkerPool).where(WorkerPool.title == title)).first()
+    pool = dbsession.scalars(
+        select(WorkerPool).where(WorkerPool.title == title)
+    ).first()
     if pool is None:
         pool = WorkerPool(title=title)
         dbsession.add(pool)
@@ -30,3 +35,69 @@ def create_worker(
     dbsession.add(worker)
     dbsession.flush()
     return worker
+
+
+# -- the management API ---------------------------------------------------------
+
+
+def save_pool(lc, pool: WorkerPool, values: dict) -> WorkerPool:
+    assign(
+        pool,
+        values,
+        ("title", "description", "notification_addresses", "enqueue_is_enabled"),
+    )
+    ensure_unique(lc, pool, "title", WorkerPool.title == pool.title)
+    return pool
+
+
+def create_pool(lc, values: dict) -> WorkerPool:
+    pool = WorkerPool()
+    lc.dbsession.add(pool)
+    return save_pool(lc, pool, values)
+
+
+def delete_pool(lc, pool: WorkerPool) -> None:
+    if lc.dbsession.scalar(
+        select(Job.id).where(Job.worker_pool_id == pool.id).limit(1)
+    ):
+        raise DomainError(
+            "conflict", "id", "Jobs use this worker pool; move them first."
+        )
+    lc.dbsession.delete(pool)
+
+
+def save_worker(lc, worker: Worker, values: dict) -> Worker:
+    assign(
+        worker,
+        values,
+        ("title", "description", "enqueue_is_enabled", "concurrent_jobs"),
+    )
+    if "worker_pools" in values:
+        worker.pools = related_list(
+            lc, WorkerPool, values["worker_pools"], "worker_pools"
+        )
+    return worker
+
+
+def create_worker_from(lc, values: dict) -> Worker:
+    api_key, secret = new_credentials()
+    worker = Worker(api_key=api_key, secret=secret)
+    lc.dbsession.add(worker)
+    return save_worker(lc, worker, values)
+
+
+def rotate_secret(lc, worker: Worker) -> str:
+    """Give a worker a new secret; the old one stops working at once."""
+    worker.secret = new_credentials()[1]
+    return worker.secret
+
+
+def delete_worker(lc, worker: Worker) -> None:
+    busy = lc.dbsession.scalar(
+        select(Run.id)
+        .where(Run.worker_id == worker.id, Run.return_dts.is_(None))
+        .limit(1)
+    )
+    if busy:
+        raise DomainError("conflict", "id", "The worker holds unfinished runs.")
+    lc.dbsession.delete(worker)

@@ -2,10 +2,18 @@
 
 import colander
 
-from jobrunner.api.types import UTCDateTime
+from jobrunner.api.types import (
+    RelatedIdList,
+    StrictBoolean,
+    StrictInt,
+    StrictMappingSchema,
+    StrictString,
+    UTCDateTime,
+)
+from jobrunner.jobs.schemas import EmailList
 
 
-class HeartbeatSchema(colander.MappingSchema):
+class HeartbeatSchema(StrictMappingSchema):
     """A worker's heartbeat: PATCH worker/{id}/ on itself."""
 
     ping_response_dts = colander.SchemaNode(UTCDateTime(), missing=colander.drop)
@@ -15,8 +23,40 @@ class HeartbeatSchema(colander.MappingSchema):
         validator=colander.Length(max=255),
     )
     concurrent_jobs = colander.SchemaNode(
-        colander.Int(), missing=colander.drop, validator=colander.Range(min=0, max=10000)
+        colander.Int(),
+        missing=colander.drop,
+        validator=colander.Range(min=0, max=10000),
     )
 
-    def __init__(self, *args, **kw):
-        super().__init__(colander.Mapping(unknown="raise"), *args, **kw)
+
+class WorkerPoolSchema(StrictMappingSchema):
+    """A worker pool (admin keys)."""
+
+    title = colander.SchemaNode(
+        StrictString(), validator=colander.Length(min=1, max=255)
+    )
+    description = colander.SchemaNode(
+        StrictString(allow_empty=True),
+        missing="",
+        validator=colander.Length(max=100_000),
+    )
+    notification_addresses = EmailList(missing=[], validator=colander.Length(max=100))
+    enqueue_is_enabled = colander.SchemaNode(StrictBoolean(), missing=True)
+
+
+class WorkerSchema(StrictMappingSchema):
+    """A worker (admin keys). Its api key and secret are made by the server."""
+
+    title = colander.SchemaNode(
+        StrictString(), validator=colander.Length(min=1, max=255)
+    )
+    description = colander.SchemaNode(
+        StrictString(allow_empty=True),
+        missing="",
+        validator=colander.Length(max=100_000),
+    )
+    enqueue_is_enabled = colander.SchemaNode(StrictBoolean(), missing=True)
+    concurrent_jobs = colander.SchemaNode(
+        StrictInt(), missing=4, validator=colander.Range(min=1, max=10000)
+    )
+    worker_pools = colander.SchemaNode(RelatedIdList("worker_pool"), missing=[])

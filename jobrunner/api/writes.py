@@ -1,0 +1,136 @@
+"""Create, replace, update and delete, written once for every resource.
+
+A resource that can be managed declares a :class:`Writer`: its colander
+schema (POST and PUT take all of it, PATCH any part) and three operations.
+This module adds the views with the conventions clients expect:
+
+* ``POST`` on the list creates: 201, a ``Location`` header, the object;
+* ``PUT`` replaces and ``PATCH`` updates a detail: 200 with the object;
+* ``DELETE`` removes: 204;
+* every answer about one object carries its version as an ``ETag``, and
+  ``If-Match`` on PUT, PATCH and DELETE answers 412 when the object changed
+  since the client read it.
+
+Only admin keys may manage (``Permission.MANAGE``); workers and sessions get
+403 and nothing changes.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import colander
+from pyramid import httpexceptions as exc
+
+from jobrunner.api import types
+from jobrunner.api.validation import colander_body
+from jobrunner.errors import json_error
+from jobrunner.exceptions import DomainError
+from jobrunner.security import Permission
+
+
+@dataclass
+class Writer:
+    """How a resource's objects are created, changed and deleted."""
+
+    schema: colander.SchemaNode
+    create: Callable[[Any, dict], Any]  # (lifecycle, values) -> object
+    update: Callable[[Any, Any, dict], Any]  # (lifecycle, object, values) -> object
+    delete: Callable[[Any, Any], None]  # (lifecycle, object)
+    # Extra keys for the answer to a create, such as a secret shown only once.
+    created_extra: Callable[[Any], dict] | None = None
+
+    def __post_init__(self):
+        self.partial_schema = partial(self.schema)
+
+
+def partial(schema: colander.SchemaNode) -> colander.SchemaNode:
+    """The same schema with every field optional, for PATCH."""
+    clone = schema.clone()
+    for child in clone.children:
+        child.missing = colander.drop
+    return clone
+
+
+def etag(obj) -> str:
+    return f'"{obj.version}"'
+
+
+def _check_if_match(request, obj) -> None:
+    wanted = request.headers.get("If-Match")
+    if wanted is None or wanted.strip() == "*":
+        return
+    tags = [t.strip().removeprefix("W/") for t in wanted.split(",")]
+    if etag(obj) not in tags:
+        raise DomainError(
+            "precondition",
+            "If-Match",
+            f"The object changed since you read it: its version is {obj.version}.",
+        )
+
+
+def load_for_update(request, resource):
+    object_id = int(request.matchdict["id"])
+    obj = None
+    if object_id <= types.MAX_ID:
+        obj = request.dbsession.scalars(
+            resource.base_query(request.identity)
+            .where(resource.model.id == object_id)
+            .with_for_update(of=resource.model)
+        ).first()
+    if obj is None:
+        raise json_error(
+            exc.HTTPNotFound, f"No {resource.name} with id {object_id}.", name="id"
+        )
+    return obj
+
+
+def answer(request, resource, obj, status=200, extra=None):
+    request.dbsession.flush()
+    request.dbsession.refresh(obj)
+    request.response.status = status
+    request.response.headers["ETag"] = etag(obj)
+    return {**resource.render(obj), **(extra or {})}
+
+
+def write_views(resource, writer: Writer):
+    """The (kind, method, view, arguments) tuples for :func:`register`."""
+
+    def create(request):
+        # No flush until the operation has checked everything: a half-filled
+        # object must not reach the database, where it would fail on NOT NULL.
+        with request.dbsession.no_autoflush:
+            obj = writer.create(request.lifecycle, dict(request.validated))
+        request.dbsession.flush()
+        request.response.headers["Location"] = request.route_url(
+            f"api.{resource.name}.detail", id=obj.id
+        )
+        extra = writer.created_extra(obj) if writer.created_extra else None
+        return answer(request, resource, obj, 201, extra)
+
+    def replace(request):
+        obj = load_for_update(request, resource)
+        _check_if_match(request, obj)
+        with request.dbsession.no_autoflush:
+            writer.update(request.lifecycle, obj, dict(request.validated))
+        return answer(request, resource, obj)
+
+    def delete(request):
+        obj = load_for_update(request, resource)
+        _check_if_match(request, obj)
+        writer.delete(request.lifecycle, obj)
+        request.dbsession.flush()
+        return exc.HTTPNoContent()
+
+    def manage(schema=None):
+        arguments = {"permission": Permission.MANAGE}
+        if schema is not None:
+            arguments.update(validators=(colander_body,), schema=schema)
+        return arguments
+
+    return (
+        ("list", "POST", create, manage(writer.schema)),
+        ("detail", "PUT", replace, manage(writer.schema)),
+        ("detail", "PATCH", replace, manage(writer.partial_schema)),
+        ("detail", "DELETE", delete, manage()),
+    )
