@@ -8,7 +8,11 @@ import argparse
 import json
 import sys
 
+import transaction
+
 from jobrunner.accounts import operations as accounts
+from jobrunner.db import get_engine, get_session_factory, get_tm_session, utcnow
+from jobrunner.jobs import retention
 from jobrunner.scripts.common import dbsession_for, load_settings
 from jobrunner.workers import operations as workers
 
@@ -49,6 +53,42 @@ def create_worker(dbsession, args, stdin) -> dict:
     return {"id": worker.id, "api_key": worker.api_key, "secret": worker.secret}
 
 
+def prune(settings, args, stdin) -> dict:
+    """Delete old completed runs, each batch in a transaction of its own."""
+    engine = get_engine(settings)
+    session_factory = get_session_factory(engine)
+
+    def in_transaction(function):
+        tm = transaction.TransactionManager(explicit=True)
+        with tm:
+            return function(get_tm_session(session_factory, tm))
+
+    try:
+        result = retention.prune(
+            in_transaction,
+            utcnow() - args.older_than,
+            keep_per_job=args.keep_per_job,
+            batch_size=args.batch_size,
+            dry_run=args.dry_run,
+        )
+    finally:
+        engine.dispose()
+    return result.as_dict()
+
+
+def _age(text: str):
+    try:
+        return retention.parse_age(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jobrunner-admin", description=__doc__)
     parser.add_argument("config_uri", help="the ini file, e.g. development.ini")
@@ -74,6 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("title")
     worker.add_argument("--pool", action="append", default=[], help="repeatable")
     worker.set_defaults(handler=create_worker)
+
+    pruning = commands.add_parser(
+        "prune", help="delete old completed runs, their logs and kill requests"
+    )
+    pruning.add_argument("--older-than", type=_age, required=True, help="e.g. 90d")
+    pruning.add_argument(
+        "--keep-per-job",
+        type=_count,
+        default=retention.DEFAULT_KEEP_PER_JOB,
+        help="keep each job's latest completed runs, however old",
+    )
+    pruning.add_argument(
+        "--batch-size", type=_count, default=retention.DEFAULT_BATCH_SIZE
+    )
+    pruning.add_argument(
+        "--dry-run", action="store_true", help="count what would go; delete nothing"
+    )
+    # Its batches commit one by one, so it gets the settings, not one session.
+    pruning.set_defaults(handler=prune, own_transactions=True)
     return parser
 
 
@@ -83,8 +142,11 @@ def main(argv=None, stdin=None, stdout=None) -> int:
     args = build_parser().parse_args(argv)
     settings = load_settings(args.config_uri)
     try:
-        with dbsession_for(settings) as dbsession:
-            result = args.handler(dbsession, args, stdin)
+        if getattr(args, "own_transactions", False):
+            result = args.handler(settings, args, stdin)
+        else:
+            with dbsession_for(settings) as dbsession:
+                result = args.handler(dbsession, args, stdin)
     except accounts.AccountError as error:
         print(f"jobrunner-admin: {error}", file=sys.stderr)
         return 1

@@ -10,11 +10,12 @@ import logging
 import signal
 import sys
 import threading
+import time
 
 import transaction
 
 from jobrunner.db import get_engine, get_session_factory, get_tm_session, utcnow
-from jobrunner.jobs import monitor
+from jobrunner.jobs import monitor, retention
 from jobrunner.jobs.operations import Lifecycle
 from jobrunner.notifications import notifier_from_settings
 from jobrunner.scripts.common import load_settings
@@ -27,7 +28,14 @@ DEFAULTS = {
     "monitor.ping_interval": 60,
     "monitor.silent_pings": 3,
     "monitor.interval": 30,
+    # Daily pruning of old completed runs: off unless an age is given (90d).
+    "monitor.prune_older_than": "",
+    "monitor.prune_keep_per_job": retention.DEFAULT_KEEP_PER_JOB,
+    "monitor.prune_batch_size": retention.DEFAULT_BATCH_SIZE,
 }
+# How often a monitor looks whether pruning is due; it prunes at most daily.
+PRUNE_CHECK_INTERVAL = 3600
+PRUNE_EVERY = datetime.timedelta(days=1)
 
 
 class Monitor:
@@ -42,6 +50,9 @@ class Monitor:
             seconds=float(self.settings["monitor.ping_interval"])
             * float(self.settings["monitor.silent_pings"])
         )
+        age = self.settings["monitor.prune_older_than"]
+        self.prune_older_than = retention.parse_age(age) if age else None
+        self.next_prune_check = 0.0
 
     def _duty(self, function):
         tm = transaction.TransactionManager(explicit=True)
@@ -62,7 +73,39 @@ class Monitor:
             if len(batch) < monitor.BATCH:
                 break
         pools = self._duty(monitor.report_silent_pools)
-        return {"failed_runs": failed, "silent_pools": pools}
+        result = {"failed_runs": failed, "silent_pools": pools}
+        if self.prune_older_than is not None:
+            result["pruned"] = self.prune_if_due()
+        return result
+
+    def _in_transaction(self, function):
+        return self._duty(lambda lc, _: function(lc.dbsession))
+
+    def prune_if_due(self, now=None) -> dict | None:
+        """Prune old runs when the oldest is a day past the cut-off (see retention)."""
+        if time.monotonic() < self.next_prune_check:
+            return None
+        self.next_prune_check = time.monotonic() + PRUNE_CHECK_INTERVAL
+        cutoff = (now or utcnow()) - self.prune_older_than
+        keep = int(self.settings["monitor.prune_keep_per_job"])
+        with retention.exclusive(self.engine) as mine:
+            if not mine:
+                return None  # Another monitor is pruning.
+            due = self._in_transaction(
+                lambda dbsession: retention.prune_is_due(
+                    dbsession, cutoff, keep, PRUNE_EVERY
+                )
+            )
+            if not due:
+                return None
+            result = retention.prune(
+                self._in_transaction,
+                cutoff,
+                keep_per_job=keep,
+                batch_size=int(self.settings["monitor.prune_batch_size"]),
+            )
+        log.info("pruned old runs: %s", result.as_dict())
+        return result.as_dict()
 
     def close(self) -> None:
         self.engine.dispose()
