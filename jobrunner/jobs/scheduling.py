@@ -28,24 +28,26 @@ Cron schedules
     A 5-field expression (croniter syntax), matched against the wall clock of the
     schedule's zone. The result is the first occurrence strictly after
     ``max(now, previous_schedule_dts)``, on a whole minute. ``reschedule_type`` and
-    ``anchor_dts`` do not apply to cron.
+    ``anchor_dts`` do not apply to cron. croniter only walks the naive wall clock
+    here; turning wall times into instants follows the two rules below.
 Local times that do not exist (spring forward)
     They are read with the offset in force before the change, i.e. moved forward by
     the length of the gap: a 02:30 job in Europe/Amsterdam runs at 03:30 CEST on the
     last Sunday of March, and a 02:15 job in Australia/Lord_Howe (a 30-minute gap)
-    runs at 02:45. This is zoneinfo's ``fold=0`` reading, and it is the same
-    elapsed-time distance from the previous real hour that the job would have had.
-    When that moved time coincides with another occurrence the job runs once.
+    runs at 02:45. This is zoneinfo's ``fold=0`` reading: the job runs as long
+    after the last run before the change as it would have if the clocks had not
+    moved. When a moved time meets another occurrence the job runs once.
     croniter 7 on its own moves such times to the end of the gap (03:00) instead and
     then skips any other matches inside the gap; we use our own rule so that cron
     and interval schedules agree.
 Local times that happen twice (fall back)
     They run once, at the first occurrence (``fold=0``), for interval schedules and
     for cron expressions with a fixed hour field: a daily 02:30 job runs at
-    02:30 CEST, not again at 02:30 CET. A cron expression whose hour field is ``*``
-    (every hour) follows real elapsed time instead, so ``30 * * * *`` runs at both
-    02:30 CEST and 02:30 CET. croniter 7 on its own runs both occurrences for every
-    expression, which would give a daily job two runs that day.
+    02:30 CEST, not again at 02:30 CET. A cron expression whose hour field covers
+    every hour (``*``, ``*/1``, ``0-23``) follows real elapsed time instead, so
+    ``30 * * * *`` runs at both 02:30 CEST and 02:30 CET. croniter 7 on its own
+    runs both occurrences for every expression, which would give a daily job two
+    runs that day.
 Exclude windows
     A candidate whose local time of day (the time it actually runs, in the
     schedule's zone) lies in any window ``[start, end)`` is skipped in favour of the
@@ -69,16 +71,16 @@ from collections.abc import Callable, Iterable
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 # Bounds of the search past exclude windows, so a schedule that is excluded all the
 # time fails loudly instead of looping.
 MAX_EXCLUDED_CANDIDATES = 10_000
 MAX_EXCLUDED_SPAN = datetime.timedelta(days=2 * 366)
 
-_HOUR = datetime.timedelta(hours=1)
 _DAY = datetime.timedelta(days=1)
 _MICROSECOND = datetime.timedelta(microseconds=1)
+_SECOND = datetime.timedelta(seconds=1)
 _CRON_FIELDS = "minute hour day-of-month month day-of-week"
 _WEEKDAYS = (
     "Sunday",
@@ -185,7 +187,9 @@ def validate_schedule(schedule: Schedule) -> None:
             f"{', '.join(RescheduleType)}"
         )
     if schedule.interval is not None and schedule.cron is not None:
-        raise ScheduleError("a schedule takes an interval or a cron expression, not both")
+        raise ScheduleError(
+            "a schedule takes an interval or a cron expression, not both"
+        )
     if schedule.interval is not None:
         _validate_interval(schedule)
     elif schedule.interval_type is not None:
@@ -247,11 +251,10 @@ def upcoming(
     anchor_dts: datetime.datetime | None = None,
     excludes: Iterable[ExcludeWindow] = (),
 ) -> list[datetime.datetime]:
-    """Return the next ``count`` run times from ``now``, for display.
-
-    Runs of an ``AFTER_COMPLETE_DTS`` schedule are projected as if each one returned
-    at its scheduled time. An unanchored interval schedule starts at ``now``.
-    """
+    """Return the next ``count`` run times from ``now``, for a dashboard."""
+    # Nobody knows yet when future runs will return, so an AFTER_COMPLETE_DTS
+    # schedule is projected as if each run returned at its scheduled time. An
+    # unanchored interval schedule starts at now, like its first real run would.
     if count < 0:
         raise ValueError(f"count must not be negative, got {count}")
     excludes = tuple(excludes)
@@ -283,12 +286,10 @@ def upcoming(
 def add_months(
     local_dt: datetime.datetime, months: int, anchor_day: int
 ) -> datetime.datetime:
-    """Move a wall-clock datetime by whole calendar months, landing on anchor_day.
-
-    The day is ``anchor_day`` clamped to the target month's length, so a series
-    anchored on the 31st goes 31, 28/29, 31, 30, ... Time of day and tzinfo are kept;
-    ``fold`` is reset to 0 (an ambiguous result means its first occurrence).
-    """
+    """Move a wall-clock datetime by calendar months, onto anchor_day or month end."""
+    # The day is anchor_day clamped to the target month's length, so a series on
+    # the 31st goes 31, 28/29, 31, 30, ... Time of day and tzinfo are kept, and fold
+    # is reset so that an ambiguous result means its first occurrence.
     if not 1 <= anchor_day <= 31:
         raise ValueError(f"anchor_day must be within 1..31, got {anchor_day}")
     year, month_index = divmod(local_dt.year * 12 + local_dt.month - 1 + months, 12)
@@ -320,7 +321,9 @@ def _validate_interval(schedule: Schedule) -> None:
     interval = schedule.interval
     # bool is an int subclass, and True would otherwise pass as an interval of 1.
     if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-        raise ScheduleError(f"interval must be a positive whole number, got {interval!r}")
+        raise ScheduleError(
+            f"interval must be a positive whole number, got {interval!r}"
+        )
     if schedule.interval_type is None:
         raise ScheduleError(
             f"interval {interval} needs an interval_type: one of "
@@ -403,12 +406,39 @@ def _to_utc(wall: datetime.datetime, zone: zoneinfo.ZoneInfo) -> datetime.dateti
 def _offset_range(
     zone: zoneinfo.ZoneInfo, start: datetime.datetime, end: datetime.datetime
 ) -> tuple[datetime.timedelta, datetime.timedelta]:
-    """Return the lowest and highest UTC offset of a zone between two instants."""
-    # Hourly samples: real zones never change offset twice within an hour.
-    hours = max(0, int((end - start) / _HOUR))
-    samples = [start + n * _HOUR for n in range(hours + 1)] + [end]
-    offsets = [sample.astimezone(zone).utcoffset() for sample in samples]
+    """Return the lowest and highest UTC offset of a zone from start to end."""
+    # NOTE: since 1970 no zone has changed its offset twice within a week, and no
+    # change was larger than a day. A span of two days or less holds at most one
+    # change, so its two ends show every offset in force in between.
+    offsets = (start.astimezone(zone).utcoffset(), end.astimezone(zone).utcoffset())
     return min(offsets), max(offsets)
+
+
+def _change_instant(
+    zone: zoneinfo.ZoneInfo, start: datetime.datetime, end: datetime.datetime
+) -> datetime.datetime:
+    """Return when the zone's offset changes between start and end (one change)."""
+    offset = start.astimezone(zone).utcoffset()
+    low, high = start, end
+    while high - low > _SECOND:
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).utcoffset() == offset:
+            low = middle
+        else:
+            high = middle
+    # Offsets change on whole seconds and high lies less than a second past it.
+    return high.replace(microsecond=0)
+
+
+def _highest_recent_offset(
+    zone: zoneinfo.ZoneInfo, instant: datetime.datetime
+) -> datetime.timedelta:
+    """Return the highest offset by which a wall time can map to just before instant."""
+    low, high = _offset_range(zone, instant - _DAY, instant)
+    if low != high:
+        # A change moves wall times by its own size, so only that far back matters.
+        _, high = _offset_range(zone, instant - (high - low), instant)
+    return high
 
 
 def _interval_series(
@@ -442,7 +472,9 @@ def _interval_series(
             return _to_utc(add_months(anchor_wall, k * interval, anchor_wall.day), zone)
 
         def estimate(wall: datetime.datetime) -> int:
-            months = (wall.year - anchor_wall.year) * 12 + wall.month - anchor_wall.month
+            months = (
+                (wall.year - anchor_wall.year) * 12 + wall.month - anchor_wall.month
+            )
             return months // interval
 
     def first_calendar(after: datetime.datetime) -> datetime.datetime:
@@ -464,41 +496,69 @@ def _cron_series(expression: str, zone: zoneinfo.ZoneInfo) -> FirstAfter:
     every_hour = template.expanded[1] == ["*"]
 
     def first_after(after: datetime.datetime) -> datetime.datetime:
-        # croniter walks the naive wall clock; each wall time then maps to one
-        # instant (or two, in an overlap for every-hour expressions). Near a DST
-        # change that mapping is not monotonic, so start early enough to catch a
-        # wall time moved past `after` and keep going until no later wall time can
-        # still map before the best instant found.
-        low, _ = _offset_range(zone, after - _DAY, after + _DAY)
+        # croniter walks the naive wall clock and each matching wall time maps to
+        # one instant (two in an overlap for every-hour expressions). Near a change
+        # of offset that mapping is not monotonic, so the walk starts early enough
+        # to catch a wall time moved past `after`, and it only stops once no later
+        # wall time can map before the best instant found.
         walls = copy.copy(template)
         wall = walls.get_next(
-            datetime.datetime, start_time=after.replace(tzinfo=None) + low
+            datetime.datetime, start_time=_first_wall(zone, after, every_hour)
         )
         best = None
         while True:
-            for instant in _wall_instants(wall, zone, every_hour):
+            first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+            second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+            # In a gap fold=1 is the earlier instant and fold=0 the moved-forward
+            # reading we want; in an overlap fold=1 is the second occurrence.
+            found = (first, second) if every_hour and second > first else (first,)
+            for instant in found:
                 if instant > after and (best is None or instant < best):
                     best = instant
+            resume = None
+            if second < first and first > after:
+                # Later walls of this gap map later still; go on at its end.
+                resume = _wall(_change_instant(zone, second, first), zone)
+            elif len(found) == 2 and second > after:
+                # Later walls of this overlap repeat later still, so only their
+                # first occurrences after `after` can beat the best one found.
+                change = _change_instant(zone, first, second)
+                if after >= change:
+                    return best
+                resume = after.replace(tzinfo=None) + (
+                    wall - first.replace(tzinfo=None)
+                )
             if best is not None:
-                _, high = _offset_range(zone, best - _DAY, best)
+                high = _highest_recent_offset(zone, best)
                 if wall - high >= best.replace(tzinfo=None):
                     return best
-            wall = walls.get_next(datetime.datetime)
+            if resume is not None and resume > wall:
+                wall = walls.get_next(datetime.datetime, start_time=resume - _SECOND)
+            else:
+                wall = walls.get_next(datetime.datetime)
 
     return first_after
 
 
-def _wall_instants(
-    wall: datetime.datetime, zone: zoneinfo.ZoneInfo, both_folds: bool
-) -> tuple[datetime.datetime, ...]:
-    """Return the instants at which a matching wall time runs."""
-    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    # In an overlap fold=1 is the later instant; in a gap it is the earlier one, and
-    # fold=0 already gives the moved-forward reading we want.
-    if both_folds and second > first:
-        return (first, second)
-    return (first,)
+def _first_wall(
+    zone: zoneinfo.ZoneInfo, after: datetime.datetime, every_hour: bool
+) -> datetime.datetime:
+    """Return a wall time earlier than any wall time whose run falls after ``after``."""
+    naive_after = after.replace(tzinfo=None)
+    before = (after - _DAY).astimezone(zone).utcoffset()
+    later = (after + _DAY).astimezone(zone).utcoffset()
+    if before == later:
+        # No change within a day (see _offset_range): wall times follow instants.
+        return naive_after + before
+    change = _change_instant(zone, after - _DAY, after + _DAY)
+    # Wall times read with the earlier offset run up to the end of the gap or of
+    # the overlap. Those read with the later one start at the change, except that
+    # a fixed-hour expression skips the second pass through an overlap.
+    later_from = later if later > before or every_hour else before
+    return min(
+        naive_after + before,
+        max(naive_after + later, change.replace(tzinfo=None) + later_from - _SECOND),
+    )
 
 
 def _excluding_window(
@@ -522,8 +582,11 @@ def _window_exit(
     if window.wraps and local.time() >= window.start:
         day += _DAY
     end_wall = datetime.datetime.combine(day, window.end)
-    leave = min(end_wall.replace(tzinfo=zone, fold=fold) for fold in (0, 1))
-    leave = leave.astimezone(UTC)
+    # Convert before comparing: aware datetimes that share a tzinfo compare by wall
+    # time and ignore fold. The earlier reading is the safe one in a gap.
+    leave = min(
+        end_wall.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1)
+    )
     if leave <= instant:
         return instant
     low, high = _offset_range(zone, instant, leave)
