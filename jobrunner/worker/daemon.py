@@ -76,6 +76,7 @@ class RunTask:
         self.execution: Execution | None = None
         self.kill_reason: str | None = None
         self.kill_request_uris: list[str] = []
+        self.start_reported = False
         self._kill = threading.Event()
         self.thread = threading.Thread(
             target=self._main, name=f"run-{self.run_id}", daemon=True
@@ -224,6 +225,8 @@ class RunTask:
                 error,
             )
             return None
+        if response.status == 202 and "start_dts" in fields:
+            self.start_reported = True
         if response.status == 409:
             log.warning(
                 "%s: the server refused %s as a conflict (already reported?): %s",
@@ -332,6 +335,9 @@ class Daemon:
         self.abandoned = threading.Event()  # stop retrying reports, exit now
         self._grace_deadline: float | None = None
         self._tasks: dict[int, RunTask] = {}
+        # Every run this process has taken on, so that none is started twice
+        # even if the server still lists it as waiting.
+        self._taken: set[int] = set()
         self._changed = threading.Condition()
         self._claims_uncertain = False
         self._helpers: list[threading.Thread] = []
@@ -413,13 +419,18 @@ class Daemon:
     def task_done(self, task: RunTask) -> None:
         with self._changed:
             self._tasks.pop(task.run_id, None)
+            if task.start_reported:
+                # The server no longer lists it as in_queue; forget it.
+                self._taken.discard(task.run_id)
             self._changed.notify_all()
 
     def _start(self, run: dict, script: str | None, title: str) -> None:
         task = RunTask(self, run, script, title)
         with self._changed:
-            if run["id"] in self._tasks:
+            if run["id"] in self._taken:
+                log.warning("%s: already taken by this worker; not run again", task)
                 return
+            self._taken.add(run["id"])
             self._tasks[run["id"]] = task
         log.info("%s: claimed", task)
         task.thread.start()
@@ -455,7 +466,7 @@ class Daemon:
         if self.use_claim_endpoint:
             try:
                 response = self.client.claim(
-                    free,
+                    min(free, 100),
                     self.config.claim_wait,
                     attempts=3,
                     give_up=self.stopping.is_set,
@@ -538,7 +549,7 @@ class Daemon:
         finds in_queue for this worker and not held is one of those.
         """
         lost = [
-            run for run in self._own_runs("in_queue") if run["id"] not in self._tasks
+            run for run in self._own_runs("in_queue") if run["id"] not in self._taken
         ]
         for run in lost:
             log.info(

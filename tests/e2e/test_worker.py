@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from jobrunner import signing
 from jobrunner.jobs.models import Job, KillRequest, Run
+from jobrunner.worker import __version__
+from jobrunner.workers.models import Worker
 from tests.e2e.conftest import wait_for
 
 
@@ -94,9 +96,21 @@ def test_runs_succeed_or_fail_exactly_once_across_two_workers(
     assert {v.worker_id for v in views} == {w.id for w in setup["workers"]}
     jobs = world.query(lambda s: {j.id: j.fail_times for j in s.scalars(select(Job))})
     assert jobs == {ok_id: 0, bad_id: 2}
+    heartbeats = world.query(
+        lambda s: s.execute(
+            select(
+                Worker.ping_response_dts, Worker.worker_version, Worker.concurrent_jobs
+            ).where(Worker.id.in_([w.id for w in setup["workers"]]))
+        ).all()
+    )
+    assert all(row.ping_response_dts for row in heartbeats)
+    assert {(row.worker_version, row.concurrent_jobs) for row in heartbeats} == {
+        (__version__, 2)
+    }
     for worker in world.workers:
         assert worker.stop() == 0
         assert "Traceback" not in worker.log()
+        assert "WARNING" not in worker.log()
 
 
 def test_big_output_is_shipped_whole_and_capped_by_the_server(make_world, setup):

@@ -218,6 +218,25 @@ class TestFaults:
         assert run.log == b"adopted\n"
         assert [r for r in run.reports if "start_dts" in r][0]["pid"]
 
+    def test_a_run_left_in_queue_is_not_adopted_twice(self, fake, run_daemon, tmp_path):
+        ledger = tmp_path / "ledger"
+        job = fake.add_job(f"#!/bin/sh\necho $JOBRUNNER_RUN_ID >> {ledger}\n")
+        first = fake.add_run(job)
+        # The claim's answer is lost, and the server refuses every report of
+        # the run, so it stays in_queue for this worker.
+        fake.fail("POST", r"/run/claim/", drop=True, after=True)
+        fake.fail("PATCH", rf"/run/{first.id}/$", status=400, times=10**6)
+
+        run_daemon()
+        fake.wait_for(lambda: ledger.exists(), what="the first run")
+        second = fake.add_run(job)
+        fake.fail("POST", r"/run/claim/", drop=True, after=True)
+        fake.wait_for(returned(second))
+        time.sleep(0.5)
+
+        assert ledger.read_text().split() == [str(first.id), str(second.id)]
+        assert first.state == "in_queue"
+
     def test_a_409_on_start_kills_the_script(self, fake, run_daemon, tmp_path):
         marker = tmp_path / "ran-on"
         run = fake.add_run(fake.add_job(f"#!/bin/sh\nsleep 2\ntouch {marker}\n"))
