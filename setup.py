@@ -28,6 +28,8 @@ tests_require = [
     "pytest",
     "pytest-xdist",
     "ruff",
+    "schemathesis",
+    "selenium",
     "webtest",
 ]
 

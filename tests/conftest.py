@@ -10,9 +10,11 @@ a client would.
 import email
 import os
 import pathlib
+import threading
 
 import pytest
 import sqlalchemy as sa
+import waitress.server
 import webtest
 from alembic import command
 from alembic.config import Config
@@ -66,6 +68,8 @@ def app_settings(database_url, mail_dir):
         "retry.attempts": "3",
         "api.max_body_size": "65536",
         "runs.log_max_bytes": "16384",
+        # Long polls in tests wait two seconds at most, whatever is asked.
+        "runs.max_wait": "2",
     }
 
 
@@ -151,6 +155,22 @@ def factory(dbsession):
 @pytest.fixture
 def testapp(wsgi_app, dbsession):
     return webtest.TestApp(wsgi_app, extra_environ={"HTTP_HOST": "localhost"})
+
+
+@pytest.fixture
+def live_server(wsgi_app):
+    """The application served over real HTTP on a free loopback port."""
+    server = waitress.server.create_server(
+        wsgi_app, host="127.0.0.1", port=0, threads=12
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    # Close every connection still open (keep-alive clients), so the serving
+    # loop, which runs while any is left, ends at once.
+    for channel in list(server._map.values()):
+        channel.close()
+    thread.join(timeout=5)
 
 
 class Signer:

@@ -402,11 +402,17 @@ def list_view(resource: Resource):
     return view
 
 
+def matched_id(request, name: str) -> int:
+    """The ``{id}`` of the URL; an id no row can have is simply not found."""
+    object_id = int(request.matchdict["id"])
+    if object_id > types.MAX_ID:
+        raise json_error(exc.HTTPNotFound, f"No {name} with id {object_id}.", name="id")
+    return object_id
+
+
 def detail_view(resource: Resource):
     def view(request):
-        object_id = int(request.matchdict["id"])
-        if object_id > types.MAX_ID:
-            raise json_error(exc.HTTPNotFound, "Not found.", name="id")
+        object_id = matched_id(request, resource.name)
         obj = request.dbsession.scalars(
             resource.base_query(request.identity)
             .options(*resource.load_options)
@@ -445,7 +451,7 @@ def register(config, resource: Resource, extra_views=()) -> dict[str, Service]:
         ),
         "detail": Service(
             name=f"api.{resource.name}.detail",
-            path=f"{API_PREFIX}/{resource.name}/{{id:\\d+}}/",
+            path=f"{API_PREFIX}/{resource.name}/{{id:[0-9]+}}/",
             factory=ApiContext,
             description=f"One {resource.name} object.",
         ),

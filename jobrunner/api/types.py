@@ -90,7 +90,7 @@ class RelatedId(colander.SchemaType):
         candidate = prefix_free[-1]
         if "/" in text and f"/{self.resource_name}/" not in text:
             raise colander.Invalid(node, f"{text!r} is not a {self.resource_name} URI")
-        if not candidate.isdigit() or int(candidate) > MAX_ID:
+        if not (candidate.isascii() and candidate.isdigit()) or int(candidate) > MAX_ID:
             raise colander.Invalid(node, f"{text!r} is not an id or resource URI")
         return int(candidate)
 

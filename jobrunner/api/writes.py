@@ -22,7 +22,7 @@ from typing import Any
 import colander
 from pyramid import httpexceptions as exc
 
-from jobrunner.api import types
+from jobrunner.api.resource import matched_id
 from jobrunner.api.validation import colander_body
 from jobrunner.errors import json_error
 from jobrunner.exceptions import DomainError
@@ -70,14 +70,12 @@ def _check_if_match(request, obj) -> None:
 
 
 def load_for_update(request, resource):
-    object_id = int(request.matchdict["id"])
-    obj = None
-    if object_id <= types.MAX_ID:
-        obj = request.dbsession.scalars(
-            resource.base_query(request.identity)
-            .where(resource.model.id == object_id)
-            .with_for_update(of=resource.model)
-        ).first()
+    object_id = matched_id(request, resource.name)
+    obj = request.dbsession.scalars(
+        resource.base_query(request.identity)
+        .where(resource.model.id == object_id)
+        .with_for_update(of=resource.model)
+    ).first()
     if obj is None:
         raise json_error(
             exc.HTTPNotFound, f"No {resource.name} with id {object_id}.", name="id"

@@ -13,7 +13,7 @@ from pyramid import httpexceptions as exc
 from sqlalchemy import select
 
 from jobrunner import scopes
-from jobrunner.api.resource import API_PREFIX, ApiContext
+from jobrunner.api.resource import API_PREFIX, ApiContext, matched_id
 from jobrunner.api.validation import colander_body
 from jobrunner.db import utcnow
 from jobrunner.errors import json_error
@@ -50,7 +50,7 @@ def report_run(request):
 
     Answers 202 with the run, as workers written for the original API expect.
     """
-    run = _locked_run(request, int(request.matchdict["id"]))
+    run = _locked_run(request, matched_id(request, "run"))
     operations.report(request.lifecycle, run, request.validated, _worker_id(request))
     request.response.status = 202
     return _resources(request)["run"].render(run)
@@ -131,7 +131,7 @@ def claim_runs(request):
 
 log_service = Service(
     name="api.run.log",
-    path=f"{API_PREFIX}/run/{{id:\\d+}}/log/",
+    path=f"{API_PREFIX}/run/{{id:[0-9]+}}/log/",
     factory=ApiContext,
     description="Append output to a running run's log at a byte offset.",
 )
@@ -144,7 +144,7 @@ log_service = Service(
 )
 def append_log(request):
     """Append at ``offset``; a wrong offset is 416 with the server's length."""
-    run = _locked_run(request, int(request.matchdict["id"]))
+    run = _locked_run(request, matched_id(request, "run"))
     worker_id = _worker_id(request)
     if worker_id is not None and run.worker_id != worker_id:
         raise LifecycleError("conflict", "run", "This run is not yours.")
@@ -177,7 +177,7 @@ def create_kill_request(request):
 
 def report_kill_request(request):
     """A worker says it picked up (``enqueue_dts``) or did (``execute_dts``) a kill."""
-    kill_id = int(request.matchdict["id"])
+    kill_id = matched_id(request, "kill_request")
     kill = request.dbsession.scalars(
         scopes.kill_request(select(KillRequest), request.identity)
         .where(KillRequest.id == kill_id)

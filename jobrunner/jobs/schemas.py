@@ -54,7 +54,7 @@ class ClaimSchema(StrictMappingSchema):
         colander.Int(), missing=1, validator=colander.Range(min=1, max=100)
     )
     wait = colander.SchemaNode(
-        colander.Float(), missing=0.0, validator=colander.Range(min=0, max=60)
+        colander.Float(), missing=0.0, validator=colander.Range(min=0, max=30)
     )
 
 

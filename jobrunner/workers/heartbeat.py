@@ -4,6 +4,7 @@ import datetime
 
 from pyramid import httpexceptions as exc
 
+from jobrunner.api.resource import matched_id
 from jobrunner.api.validation import colander_body
 from jobrunner.db import utcnow
 from jobrunner.errors import json_error
@@ -14,7 +15,7 @@ from jobrunner.workers.schemas import HeartbeatSchema
 
 def heartbeat(request):
     """Record a heartbeat; a worker may only speak for itself."""
-    worker_id = int(request.matchdict["id"])
+    worker_id = matched_id(request, "worker")
     identity = request.identity
     if identity.kind != "worker" or identity.worker_id != worker_id:
         raise json_error(

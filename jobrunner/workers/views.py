@@ -100,7 +100,7 @@ WRITERS = {
 
 rotate_secret_service = Service(
     name="api.worker.rotate_secret",
-    path=f"{API_PREFIX}/worker/{{id:\\d+}}/rotate_secret/",
+    path=f"{API_PREFIX}/worker/{{id:[0-9]+}}/rotate_secret/",
     factory=ApiContext,
     description="Give a worker a new secret, shown once in the answer.",
 )

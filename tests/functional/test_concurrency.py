@@ -3,11 +3,9 @@
 import concurrent.futures
 import datetime
 import json
-import threading
 
 import pytest
 import requests
-import waitress.server
 from sqlalchemy import insert
 
 from jobrunner import signing
@@ -19,18 +17,6 @@ from tests.functional.lifecycle_helpers import pending_runs, schedule_first_run
 API = "/api/job_runner/v1"
 RUNS = 80
 WORKERS = 8
-
-
-@pytest.fixture
-def live_server(wsgi_app):
-    server = waitress.server.create_server(
-        wsgi_app, host="127.0.0.1", port=0, threads=WORKERS + 4
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=5)
 
 
 class Client:

@@ -272,7 +272,7 @@ class TestClaimEndpoint:
         assert claimed.json == {"meta": {"count": 0}, "objects": []}
 
     @pytest.mark.parametrize(
-        "body", [{"limit": 0}, {"limit": 101}, {"wait": -1}, {"wait": 61},
+        "body", [{"limit": 0}, {"limit": 101}, {"wait": -1}, {"wait": 31},
                  {"limit": "x"}, {"color": "red"}]
     )
     def test_bad_claims_are_refused(self, setup, sign, body):
