@@ -15,6 +15,7 @@ import datetime
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -89,6 +90,23 @@ class Backoff:
         """The pause before retry number ``attempt`` (1 for the first retry)."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 30))
         return self.rng.uniform(ceiling / 2, ceiling)
+
+
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\] [^'\")\]]+")
+
+
+def describe_error(error: Exception) -> str:
+    """A short reason for a failed request: urllib3's messages repeat the host
+    and URL around the cause, and the cause is what an operator needs."""
+    text = str(error)
+    cause = _ERRNO_RE.search(text)
+    if cause is not None:
+        text = cause.group(0).strip()
+    elif "RemoteDisconnected" in text:
+        text = "the server closed the connection without answering"
+    elif len(text) > 200:
+        text = text[:200] + "..."
+    return f"{type(error).__name__}: {text}"
 
 
 def _is_transient_status(status: int) -> bool:
@@ -234,13 +252,10 @@ class ApiClient:
             response = session.send(
                 prepared, timeout=timeout or self.timeout, **settings
             )
-        except (requests.ConnectionError, requests.Timeout) as error:
+        except requests.RequestException as error:
             # A broken connection may leave the pool in a bad state; start over.
             self.close()
-            return f"{type(error).__name__}: {error}"
-        except requests.RequestException as error:
-            self.close()
-            return f"{type(error).__name__}: {error}"
+            return describe_error(error)
         if _is_transient_status(response.status_code):
             return f"HTTP {response.status_code}"
         return Response(response.status_code, _decode(response))
