@@ -12,7 +12,7 @@ from pyramid.view import view_config
 from jobrunner.accounts import operations
 from jobrunner.accounts.schemas import LoginSchema
 from jobrunner.errors import error_body
-from jobrunner.security import ROOT_ACL, Permission
+from jobrunner.security import ROOT_ACL
 
 
 log = logging.getLogger(__name__)
@@ -143,16 +143,6 @@ def logout(request):
     return HTTPSeeOther(location=request.route_url("login"), headers=headers)
 
 
-@view_config(
-    route_name="home",
-    renderer="jobrunner:templates/home.jinja2",
-    permission=Permission.READ,
-)
-def home(request):
-    """The landing page after logging in."""
-    return {"identity": request.identity, "csrf_token": get_csrf_token(request)}
-
-
 def includeme(config):
     config.set_default_csrf_options(require_csrf=False)
     config.set_csrf_storage_policy(
@@ -163,7 +153,6 @@ def includeme(config):
             samesite="Lax",
         )
     )
-    config.add_route("home", "/", factory=DashboardContext)
     config.add_route("login", "/login", factory=DashboardContext)
     config.add_route("logout", "/logout", factory=DashboardContext)
     config.add_static_view("static", "jobrunner:static", cache_max_age=3600)
