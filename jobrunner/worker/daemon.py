@@ -114,7 +114,11 @@ class RunTask:
         if self._kill.is_set():
             self._fail_unstarted(f"killed before it started: {self.kill_reason}")
             return
-        path = write_script(config.script_temp_path, self.run_id, self.script)
+        try:
+            path = write_script(config.script_temp_path, self.run_id, self.script)
+        except OSError as error:
+            self._fail_unstarted(f"cannot write the script: {error}")
+            return
         self.execution = Execution(path, self.buffer, env=self._environment())
         try:
             pid = self.execution.start()
@@ -365,12 +369,14 @@ class Daemon:
             )
             return 1
         log.info("worker %s (%s)", self.worker["id"], self.worker.get("title", ""))
-        self.reconcile()
+        # Heartbeats first, so the monitor sees the worker alive while it
+        # reconciles.
         for target in (self._heartbeat_loop, self._kill_loop):
             thread = threading.Thread(target=target, name=target.__name__, daemon=True)
             thread.start()
             self._helpers.append(thread)
         try:
+            self.reconcile()
             self._claim_loop()
         finally:
             self._shutdown()
@@ -577,7 +583,11 @@ class Daemon:
             log.warning("could not list left-over runs: %s", error)
             return
         for run in leftovers:
-            self._reconcile_run(run)
+            try:
+                self._reconcile_run(run)
+            except GaveUp as error:  # stopped while the server was away
+                log.warning("run %s: not reconciled: %s", run["id"], error)
+                return
 
     def _reconcile_run(self, run: dict) -> None:
         reason = (

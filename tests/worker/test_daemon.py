@@ -64,6 +64,17 @@ class TestRunning:
         assert run.return_success is False
         assert b"cannot start the script" in run.log
 
+    def test_an_unwritable_script_folder_fails_the_run(
+        self, fake, run_daemon, tmp_path
+    ):
+        run = fake.add_run(fake.add_job())
+
+        run_daemon(script_temp_path=str(tmp_path / "missing"))
+        fake.wait_for(returned(run))
+
+        assert run.return_success is False
+        assert b"cannot write the script" in run.log
+
     def test_output_is_shipped_while_the_run_goes(self, fake, run_daemon):
         run = fake.add_run(fake.add_job("#!/bin/sh\necho early\nsleep 3\necho late\n"))
 
