@@ -15,6 +15,7 @@ requires = [
     "pyramid_mailer",
     "pyramid_retry",
     "pyramid_tm",
+    "pyyaml",
     "requests",
     "sqlalchemy>=2.0",
     "transaction",

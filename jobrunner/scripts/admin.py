@@ -5,7 +5,9 @@ them; passwords are read from standard input so they never show in ``ps``.
 """
 
 import argparse
+import getpass
 import json
+import pathlib
 import sys
 
 import transaction
@@ -13,14 +15,15 @@ import transaction
 from jobrunner.accounts import operations as accounts
 from jobrunner.db import get_engine, get_session_factory, get_tm_session, utcnow
 from jobrunner.jobs import retention
+from jobrunner.jobs.operations import Lifecycle
+from jobrunner.notifications import notifier_from_settings
+from jobrunner.scripts import apply
 from jobrunner.scripts.common import dbsession_for, load_settings
 from jobrunner.workers import operations as workers
 
 
 def _read_password(stream) -> str:
     if stream.isatty():
-        import getpass
-
         return getpass.getpass("Password: ")
     return stream.readline().rstrip("\r\n")
 
@@ -89,6 +92,36 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def apply_file(settings, args, stdin) -> None:
+    """Apply a declarative file, printing each change (see jobrunner.scripts.apply)."""
+    text = stdin.read() if args.file == "-" else pathlib.Path(args.file).read_text()
+    document = apply.load(text)
+    notifier = notifier_from_settings(settings)
+    tm = transaction.TransactionManager(explicit=True)
+    engine = get_engine(settings)
+    tm.begin()
+    try:
+        lc = Lifecycle(
+            dbsession=get_tm_session(get_session_factory(engine), tm),
+            now=utcnow(),
+            notifier=notifier.bind(tm),
+        )
+        changes = apply.apply_document(lc, document)
+        if args.dry_run:
+            tm.abort()
+        else:
+            tm.commit()
+    except BaseException:
+        tm.abort()
+        raise
+    finally:
+        engine.dispose()
+    prefix = "would " if args.dry_run else ""
+    for line in changes or ["= nothing to change"]:
+        print(f"{prefix}{line}" if line[0] != "=" else line, file=args.stdout)
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jobrunner-admin", description=__doc__)
     parser.add_argument("config_uri", help="the ini file, e.g. development.ini")
@@ -133,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # Its batches commit one by one, so it gets the settings, not one session.
     pruning.set_defaults(handler=prune, own_transactions=True)
+
+    applying = commands.add_parser(
+        "apply", help="create or update pools, projects and jobs from a YAML file"
+    )
+    applying.add_argument("file", help="a YAML or JSON file; - for standard input")
+    applying.add_argument(
+        "--dry-run", action="store_true", help="print the plan; change nothing"
+    )
+    applying.set_defaults(handler=apply_file, own_transactions=True)
     return parser
 
 
@@ -140,6 +182,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
     stdin = sys.stdin if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     args = build_parser().parse_args(argv)
+    args.stdout = stdout
     settings = load_settings(args.config_uri)
     try:
         if getattr(args, "own_transactions", False):
@@ -147,10 +190,11 @@ def main(argv=None, stdin=None, stdout=None) -> int:
         else:
             with dbsession_for(settings) as dbsession:
                 result = args.handler(dbsession, args, stdin)
-    except accounts.AccountError as error:
+    except (accounts.AccountError, apply.ApplyError, OSError) as error:
         print(f"jobrunner-admin: {error}", file=sys.stderr)
         return 1
-    print(json.dumps(result), file=stdout)
+    if result is not None:
+        print(json.dumps(result), file=stdout)
     return 0
 
 
