@@ -23,7 +23,9 @@ DEFAULTS = {
     "api.max_limit": 1000,
     # Lists count matching rows up to this many; past it ``total_count`` is an
     # estimate and ``meta.total_count_is_estimate`` says so.
-    "api.count_limit": 10000,
+    # A thousand keeps the first page of a job's years of history as cheap as
+    # a young one's: counting 10,000 index entries cost ~5 ms a request.
+    "api.count_limit": 1000,
     "api.max_body_size": 1024 * 1024,
     # Each run's log keeps at most this many bytes: the head and the tail.
     "runs.log_max_bytes": 1024 * 1024,

@@ -391,11 +391,12 @@ def report(
             "conflict", "return_dts", "This run has returned; it cannot change."
         )
 
+    job = None
     if "return_dts" in changes:
         # Lock the job before changing the run: a sibling's reschedule waits
         # for this run's row in the unique index, so taking the locks in the
         # other order could deadlock.
-        _lock_job(lc, run.job_id)
+        job = _lock_job(lc, run.job_id)
     if "enqueue_dts" in changes:
         _enqueue(lc, run, changes["enqueue_dts"], worker_id)
     _check_times(lc, run, changes)
@@ -410,7 +411,7 @@ def report(
     if "start_dts" in changes:
         log.info("run %s started (pid %s)", run.id, run.pid)
     if "return_dts" in changes:
-        finish(lc, run)
+        finish(lc, run, job)
     return run
 
 
@@ -483,9 +484,13 @@ def _check_times(lc: Lifecycle, run: Run, changes: dict) -> None:
         )
 
 
-def finish(lc: Lifecycle, run: Run) -> None:
-    """Everything that follows a returned run: failures, next run, children."""
-    job = _lock_job(lc, run.job_id)
+def finish(lc: Lifecycle, run: Run, job: Job | None = None) -> None:
+    """Everything that follows a returned run: failures, next run, children.
+
+    ``job`` is the run's job when the caller holds its row lock already.
+    """
+    if job is None:
+        job = _lock_job(lc, run.job_id)
     if not run.return_success:
         _notify_failed_run(lc, job, run)
 
