@@ -3,7 +3,8 @@
 import hmac
 import logging
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from pyramid import httpexceptions as exc
 from pyramid.response import Response
 from pyramid.view import view_config
@@ -67,34 +68,50 @@ def _authorized(request) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+class _Snapshot:
+    """A collector of values read once, at scrape time.
+
+    Metric families rather than Gauge objects: in multiprocess mode a Gauge
+    keeps its value in a file of the shared folder, where the next scrape
+    would find it again.
+    """
+
+    def __init__(self, stats: operations.RunStats | None):
+        self.stats = stats
+
+    def collect(self):
+        up = GaugeMetricFamily(
+            "jobrunner_database_up",
+            "Whether the database answered the queries of this scrape.",
+            value=0 if self.stats is None else 1,
+        )
+        yield up
+        if self.stats is None:
+            return
+        runs = GaugeMetricFamily(
+            "jobrunner_runs",
+            "Unfinished runs by state, counted exactly.",
+            labels=["state"],
+        )
+        for state in ("scheduled", "in_queue", "started"):
+            runs.add_metric([state], getattr(self.stats, state))
+        yield runs
+        if self.stats.completed_estimate is not None:
+            yield GaugeMetricFamily(
+                "jobrunner_runs_completed_estimate",
+                "Completed runs, as estimated by PostgreSQL's planner (not counted).",
+                value=self.stats.completed_estimate,
+            )
+        yield GaugeMetricFamily(
+            "jobrunner_dispatch_lag_seconds",
+            "How long the oldest due run that may be handed out has been waiting.",
+            value=self.stats.dispatch_lag,
+        )
+
+
 def _run_gauges(stats: operations.RunStats | None) -> bytes:
-    registry = CollectorRegistry()
-    Gauge(
-        "jobrunner_database_up",
-        "Whether the database answered the queries of this scrape.",
-        registry=registry,
-    ).set(0 if stats is None else 1)
-    if stats is None:
-        return generate_latest(registry)
-    runs = Gauge(
-        "jobrunner_runs",
-        "Unfinished runs by state, counted exactly.",
-        ["state"],
-        registry=registry,
-    )
-    for state in ("scheduled", "in_queue", "started"):
-        runs.labels(state).set(getattr(stats, state))
-    if stats.completed_estimate is not None:
-        Gauge(
-            "jobrunner_runs_completed_estimate",
-            "Completed runs, as estimated by PostgreSQL's planner (not counted).",
-            registry=registry,
-        ).set(stats.completed_estimate)
-    Gauge(
-        "jobrunner_dispatch_lag_seconds",
-        "How long the oldest due run that may be handed out has been waiting.",
-        registry=registry,
-    ).set(stats.dispatch_lag)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(stats))
     return generate_latest(registry)
 
 

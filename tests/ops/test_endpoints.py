@@ -2,6 +2,9 @@
 
 import datetime
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import webtest
@@ -197,3 +200,36 @@ def test_metrics_ask_for_the_token_when_one_is_set(guarded_app):
     assert allowed.content_type == "text/plain"
     # Probes stay open: the token guards only the metrics.
     guarded_app.get("/health", status=200)
+
+
+_MULTIPROCESS = """
+import webtest
+from jobrunner.app import main
+settings = {"sqlalchemy.url": "sqlite://", "auth.secret": "test"}
+app = webtest.TestApp(main({}, **settings))
+app.get("/health")
+app.get("/metrics")
+print(app.get("/metrics").text)
+"""
+
+
+def test_multiprocess_mode_adds_up_the_files_and_keeps_no_gauge_there(tmp_path):
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+
+    output = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", _MULTIPROCESS],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    found = samples(output)
+    health = (("method", "GET"), ("route", "ops.health"), ("status", "200"))
+    assert found[("jobrunner_http_requests_total", health)] == 1
+    # Scrape-time values are not stored, so no scrape sees an old one again.
+    up = [
+        line for line in output.splitlines() if line.startswith("jobrunner_database_up")
+    ]
+    assert len(up) == 1
+    assert not list(tmp_path.glob("gauge_*"))
