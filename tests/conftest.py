@@ -257,6 +257,25 @@ def shared_world(shared_factory):
     return shared_factory.world()
 
 
+@pytest.fixture(scope="class")
+def shared_login(wsgi_app, shared_factory):
+    """``shared_login(username)``: a session cookie, logged in once per class.
+
+    The first call for a username logs in through the real form; later tests
+    of the class reuse the cookie with ``testapp.set_cookie``.
+    """
+    cookies = {}
+
+    def cookie(username, password="secret-password"):
+        if username not in cookies:
+            app = webtest.TestApp(wsgi_app, extra_environ={"HTTP_HOST": "localhost"})
+            login_with_form(app, username, password)
+            cookies[username] = app.cookies["jobrunner_auth"]
+        return cookies[username]
+
+    return cookie
+
+
 @pytest.fixture
 def shared_testapp(wsgi_app, shared_factory):
     """A client without cookies over the data of ``shared_factory``."""

@@ -54,9 +54,10 @@ class TestRoot:
     def test_lists_every_resource_with_its_list_and_schema_urls(self, admin):
         response = admin.get(f"{API}/")
 
+        assert set(RESOURCES) <= set(response.json)
         assert response.json == {
             name: {"list_endpoint": f"{API}/{name}/", "schema": f"{API}/{name}/schema/"}
-            for name in RESOURCES
+            for name in response.json
         }
 
     def test_every_listed_url_answers(self, admin):
@@ -135,10 +136,11 @@ class TestEveryResource:
 
     def test_relations_are_described_with_their_resource(self, admin, name):
         fields = admin.get(f"{API}/{name}/schema/").json["fields"]
+        listed = admin.get(f"{API}/").json
 
         for description in fields.values():
             if description["type"] in ("related", "to_many"):
-                assert description["related_resource"] in RESOURCES
+                assert description["related_resource"] in listed
             else:
                 assert "related_resource" not in description
 
@@ -168,10 +170,12 @@ class TestEveryResource:
 
 
 class TestRendering:
-    def test_a_project_with_its_pools(self, factory, sign):
+    def test_a_project_with_its_pools_and_viewer_groups(self, factory, sign):
         pools = [factory.pool(title="p1"), factory.pool(title="p2")]
+        groups = [factory.group(), factory.group()]
         project = factory.project(
             pools=pools,
+            groups=groups,
             title="Billing",
             description="Invoices",
             notification_addresses=["ops@example.com", "dev@example.com"],
@@ -188,6 +192,7 @@ class TestRendering:
             "notification_addresses": ["ops@example.com", "dev@example.com"],
             "enqueue_is_enabled": False,
             "worker_pools": [uri("worker_pool", p) for p in pools],
+            "viewer_groups": [uri("group", g) for g in groups],
             "resource_uri": uri("project", project),
         }
 
@@ -490,18 +495,23 @@ class TestSchemas:
 
 
 class TestSecrets:
-    def test_no_response_contains_a_worker_or_admin_secret(self, world, admin):
+    def test_no_response_contains_a_secret_or_a_password_hash(self, world, admin):
         secrets = [world[s]["worker"].secret for s in "ab"] + [world["admin"].secret]
+        hashes = [world[s]["user"].password_hash for s in "ab"]
         urls = [f"{API}/"]
-        for name in RESOURCES:
-            urls += [f"{API}/{name}/", f"{API}/{name}/schema/"]
-            urls += [f"{API}/{name}/{world[s][WORLD_KEYS[name]].id}/" for s in "ab"]
+        for name, endpoints in admin.get(f"{API}/").json.items():
+            objects = admin.get(endpoints["list_endpoint"]).json["objects"]
+            assert objects, name
+            urls += [endpoints["list_endpoint"], endpoints["schema"]]
+            urls += [obj["resource_uri"] for obj in objects]
 
         bodies = [admin.get(url).text for url in urls]
 
         for body in bodies:
-            assert not any(secret in body for secret in secrets)
+            assert not any(secret in body for secret in secrets + hashes)
             assert '"secret"' not in body
+            assert '"password' not in body
+            assert "$2b$" not in body
 
     def test_a_worker_reading_itself_does_not_see_its_secret(
         self, world, shared_testapp

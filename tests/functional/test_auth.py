@@ -68,16 +68,20 @@ def auth_cookie(response):
     return next((c for c in cookies if c.startswith("jobrunner_auth=")), None)
 
 
-class TestHMAC:
+def sign_as(testapp, credential, header="Authorization"):
+    return Signer(testapp, credential.api_key, credential.secret, header)
+
+
+class TestSignedReads:
     @pytest.mark.parametrize("header", ["Authorization", "Authentication"])
     @pytest.mark.parametrize("caller", ["worker", "admin"])
     def test_a_signed_request_reads_with_either_header_name(
-        self, factory, sign, header, caller
+        self, shared_world, shared_testapp, header, caller
     ):
-        world = factory.world()
+        world = shared_world
         credential = world["a"]["worker"] if caller == "worker" else world["admin"]
 
-        response = sign(credential, header).get(f"{API}/project/")
+        response = sign_as(shared_testapp, credential, header).get(f"{API}/project/")
 
         assert response.status_int == 200
         assert world["a"]["project"].id in [o["id"] for o in response.json["objects"]]
@@ -96,24 +100,26 @@ class TestHMAC:
             "order_by=-id",
         ],
     )
-    def test_a_query_string_is_signed_as_sent(self, factory, sign, query):
-        world = factory.world()
+    def test_a_query_string_is_signed_as_sent(
+        self, shared_world, shared_testapp, query
+    ):
         resource = "project" if "title" in query else "run"
+        admin = sign_as(shared_testapp, shared_world["admin"])
 
-        response = sign(world["admin"]).get(f"{API}/{resource}/?{query}")
+        response = admin.get(f"{API}/{resource}/?{query}")
 
         assert response.status_int == 200
         assert response.json["objects"]
 
-    def test_a_body_is_signed_with_the_request(self, factory, sign):
-        world = factory.world()
+    def test_a_body_is_signed_with_the_request(self, shared_world, shared_testapp):
+        admin = sign_as(shared_testapp, shared_world["admin"])
 
-        response = sign(world["admin"]).request(
-            "GET", f"{API}/run/?limit=1", body=b'{"ignored": true}'
-        )
+        response = admin.request("GET", f"{API}/run/?limit=1", body=b'{"a": true}')
 
         assert response.status_int == 200
 
+
+class TestSignedWrites:
     def test_a_signed_write_with_a_body_is_carried_out(self, factory, sign, dbsession):
         world = factory.world()
         worker = world["a"]["worker"]
@@ -225,19 +231,20 @@ TAMPERINGS = [
 class TestRefusedSignatures:
     @pytest.mark.parametrize("case", TAMPERINGS)
     def test_answers_401_with_the_same_body_as_no_credentials(
-        self, factory, testapp, case
+        self, shared_world, shared_testapp, case
     ):
-        world = factory.world()
-
-        response = _tampered(testapp, world, case)
+        response = _tampered(shared_testapp, shared_world, case)
 
         assert_unauthorized(response)
 
-    def test_every_refusal_is_byte_for_byte_the_same(self, factory, testapp):
-        world = factory.world()
-        anonymous = testapp.get(f"{API}/run/", status=401)
+    def test_every_refusal_is_byte_for_byte_the_same(
+        self, shared_world, shared_testapp
+    ):
+        anonymous = shared_testapp.get(f"{API}/run/", status=401)
 
-        responses = [_tampered(testapp, world, case) for case in TAMPERINGS]
+        responses = [
+            _tampered(shared_testapp, shared_world, case) for case in TAMPERINGS
+        ]
 
         assert {(r.status, r.body) for r in responses} == {
             (anonymous.status, anonymous.body)
@@ -246,32 +253,36 @@ class TestRefusedSignatures:
             anonymous.headers["WWW-Authenticate"]
         }
 
+    def test_a_bad_signature_is_refused_even_with_a_session(
+        self, shared_world, shared_testapp, shared_login
+    ):
+        shared_testapp.set_cookie("jobrunner_auth", shared_login("user-a"))
+        header = signing.authorization_header("key-a", "wrong", "GET", f"{API}/run/")
+
+        response = shared_testapp.get(
+            f"{API}/run/", headers={"Authorization": header}, status=401
+        )
+
+        assert_unauthorized(response)
+        assert shared_testapp.get(f"{API}/run/").status_int == 200
+
+    def test_a_signature_does_not_open_the_dashboard(
+        self, shared_world, shared_testapp
+    ):
+        admin = sign_as(shared_testapp, shared_world["admin"])
+
+        response = admin.get("/", status=303)
+
+        assert response.location == "http://localhost/login?came_from=%2F"
+
+
+class TestInactiveKey:
     def test_an_inactive_admin_key_is_refused(self, factory, sign):
         key = factory.admin_key(is_active=False)
 
         response = sign(key).get(f"{API}/run/", status=401)
 
         assert_unauthorized(response)
-
-    def test_a_bad_signature_is_refused_even_with_a_session(
-        self, factory, testapp, login
-    ):
-        factory.world()
-        login("user-a")
-        header = signing.authorization_header("key-a", "wrong", "GET", f"{API}/run/")
-
-        response = testapp.get(
-            f"{API}/run/", headers={"Authorization": header}, status=401
-        )
-
-        assert_unauthorized(response)
-
-    def test_a_signature_does_not_open_the_dashboard(self, factory, sign):
-        world = factory.world()
-
-        response = sign(world["admin"]).get("/", status=303)
-
-        assert response.location == "http://localhost/login?came_from=%2F"
 
 
 class TestAnonymous:
@@ -563,9 +574,9 @@ class TestSessionIsReadOnly:
     @pytest.mark.parametrize("name", RESOURCES)
     @pytest.mark.parametrize("kind", ["list", "detail"])
     def test_a_session_cannot_write(
-        self, shared_world, shared_testapp, method, name, kind
+        self, shared_world, shared_testapp, shared_login, method, name, kind
     ):
-        login_with_form(shared_testapp, "root")
+        shared_testapp.set_cookie("jobrunner_auth", shared_login("root"))
         obj = shared_world["a"][WORLD_KEYS[name]]
         path = f"{API}/{name}/" if kind == "list" else f"{API}/{name}/{obj.id}/"
 
@@ -582,9 +593,9 @@ class TestSessionIsReadOnly:
 
     @pytest.mark.parametrize("method", WRITE_METHODS)
     def test_a_session_cannot_write_to_the_root(
-        self, shared_world, shared_testapp, method
+        self, shared_world, shared_testapp, shared_login, method
     ):
-        login_with_form(shared_testapp, "root")
+        shared_testapp.set_cookie("jobrunner_auth", shared_login("root"))
 
         response = shared_testapp.request(
             f"{API}/", method=method, body=b"{}", expect_errors=True
@@ -595,9 +606,9 @@ class TestSessionIsReadOnly:
 
     @pytest.mark.parametrize("name", RESOURCES)
     def test_a_session_may_ask_for_headers_only(
-        self, shared_world, shared_testapp, name
+        self, shared_world, shared_testapp, shared_login, name
     ):
-        login_with_form(shared_testapp, "root")
+        shared_testapp.set_cookie("jobrunner_auth", shared_login("root"))
 
         response = shared_testapp.head(f"{API}/{name}/")
 

@@ -9,7 +9,7 @@ exist, and is absent from every list.
 
 import pytest
 
-from tests.conftest import Signer, login_with_form
+from tests.conftest import Signer
 
 
 API = "/api/job_runner/v1"
@@ -47,7 +47,7 @@ CALLERS = {
 class Caller:
     """Read the API as one kind of caller, the way that caller really would."""
 
-    def __init__(self, testapp, world, kind):
+    def __init__(self, testapp, world, kind, login):
         self.testapp = testapp
         self.signer = None
         if kind == "worker-a":
@@ -58,7 +58,7 @@ class Caller:
             self.signer = Signer(testapp, key.api_key, key.secret)
         else:
             username = "root" if kind == "superuser" else "user-a"
-            login_with_form(testapp, username)
+            testapp.set_cookie("jobrunner_auth", login(username))
 
     def get(self, path, status=None):
         if self.signer is not None:
@@ -84,10 +84,10 @@ def not_found(name, object_id):
 class TestMatrix:
     @pytest.mark.parametrize("side", ["a", "b"])
     def test_detail_is_found_only_in_scope(
-        self, shared_world, shared_testapp, caller, name, side
+        self, shared_world, shared_testapp, shared_login, caller, name, side
     ):
         obj = shared_world[side][WORLD_KEYS[name]]
-        reader = Caller(shared_testapp, shared_world, caller)
+        reader = Caller(shared_testapp, shared_world, caller, shared_login)
         visible = side in CALLERS[caller]
 
         response = reader.get(f"{API}/{name}/{obj.id}/", status=200 if visible else 404)
@@ -98,9 +98,9 @@ class TestMatrix:
             assert response.json == not_found(name, obj.id)
 
     def test_list_holds_only_what_is_in_scope(
-        self, shared_world, shared_testapp, caller, name
+        self, shared_world, shared_testapp, shared_login, caller, name
     ):
-        reader = Caller(shared_testapp, shared_world, caller)
+        reader = Caller(shared_testapp, shared_world, caller, shared_login)
         expected = sorted(
             shared_world[side][WORLD_KEYS[name]].id for side in CALLERS[caller]
         )
@@ -111,9 +111,9 @@ class TestMatrix:
         assert response.json["meta"]["total_count"] == len(expected)
 
     def test_filtering_by_id_does_not_reach_out_of_scope(
-        self, shared_world, shared_testapp, caller, name
+        self, shared_world, shared_testapp, shared_login, caller, name
     ):
-        reader = Caller(shared_testapp, shared_world, caller)
+        reader = Caller(shared_testapp, shared_world, caller, shared_login)
         other = shared_world["b"][WORLD_KEYS[name]]
 
         response = reader.get(f"{API}/{name}/?id={other.id}")
@@ -126,9 +126,9 @@ class TestProjectFilters:
     @pytest.mark.parametrize("caller", ["worker-a", "user-a"])
     @pytest.mark.parametrize("name", ["job", "run"])
     def test_project_id_of_another_side_finds_nothing(
-        self, shared_world, shared_testapp, caller, name
+        self, shared_world, shared_testapp, shared_login, caller, name
     ):
-        reader = Caller(shared_testapp, shared_world, caller)
+        reader = Caller(shared_testapp, shared_world, caller, shared_login)
         project = shared_world["b"]["project"]
 
         response = reader.get(f"{API}/{name}/?project_id={project.id}")
@@ -138,9 +138,9 @@ class TestProjectFilters:
 
     @pytest.mark.parametrize("caller", ["worker-a", "user-a"])
     def test_a_related_filter_does_not_reach_another_side(
-        self, shared_world, shared_testapp, caller
+        self, shared_world, shared_testapp, shared_login, caller
     ):
-        reader = Caller(shared_testapp, shared_world, caller)
+        reader = Caller(shared_testapp, shared_world, caller, shared_login)
         job = shared_world["b"]["job"]
 
         response = reader.get(f"{API}/run/?job={job.id}")
@@ -163,12 +163,14 @@ class TestEdges:
         project = world["a"]["project"]
         testapp.get(f"{API}/project/{project.id}/", status=404)
 
-    def test_a_worker_without_pools_sees_nothing(self, factory, sign):
+    def test_a_worker_without_pools_sees_only_itself(self, factory, sign):
         world = factory.world()
-        idle = sign(factory.worker(pools=[]))
+        worker = factory.worker(pools=[])
+        idle = sign(worker)
 
         for name in RESOURCES:
-            assert visible_ids(idle.get, name) == []
+            expected = [worker.id] if name == "worker" else []
+            assert visible_ids(idle.get, name) == expected
         idle.get(f"{API}/run/{world['a']['run'].id}/", status=404)
 
     def test_a_user_in_both_groups_sees_both_sides(self, factory, testapp, login):
