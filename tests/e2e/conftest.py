@@ -128,7 +128,8 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(self._answers, 20, "the server to answer")
+        # Generous: imports alone take seconds on a loaded machine.
+        wait_for(self._answers, 60, "the server to answer")
         return self
 
     def _answers(self) -> bool:
@@ -192,6 +193,7 @@ class WorkerProcess:
         self.env = {**os.environ, "JOBRUNNER_WORKER_SECRET": credential.secret}
         self.log_path = folder / f"{name}.log"
         self.process: subprocess.Popen | None = None
+        self.killed_at: float | None = None
 
     def start(self) -> "WorkerProcess":
         with open(self.log_path, "a") as log:
@@ -212,6 +214,7 @@ class WorkerProcess:
     def kill(self) -> None:
         self.process.kill()
         self.process.wait(10)
+        self.killed_at = time.monotonic()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -241,12 +244,12 @@ class RunView:
 class World:
     """The server, the workers and a view of the database for one test."""
 
-    def __init__(self, folder, dbengine, database_url, log_max_bytes=65536):
+    def __init__(self, folder, dbengine, server: ServerProcess):
         self.folder = folder
         self.scripts = folder / "scripts"
         self.scripts.mkdir()
         self.session_factory = get_session_factory(dbengine)
-        self.server = ServerProcess(folder, database_url, log_max_bytes)
+        self.server = server
         self.workers: list[WorkerProcess] = []
 
     def start_worker(self, credential, name=None, **settings) -> WorkerProcess:
@@ -313,33 +316,55 @@ class World:
                 if marker in (entry / "cmdline").read_bytes():
                     os.killpg(int(entry.name), signal.SIGKILL)
 
-    def logs(self) -> str:
-        parts = [f"==== server ====\n{self.server.log()[-20000:]}"]
+    def logs(self, server_log_start: int = 0) -> str:
+        server_log = self.server.log_path.read_bytes()[server_log_start:]
+        parts = [f"==== server ====\n{server_log.decode(errors='replace')[-20000:]}"]
         for worker in self.workers:
             parts.append(f"==== {worker.name} ====\n{worker.log()[-20000:]}")
         return "\n".join(parts)
 
 
+LOG_MAX_BYTES = 65536
+
+
+@pytest.fixture(scope="module")
+def e2e_server(tmp_path_factory, database_url, dbengine):
+    """One server per test module, on the suite's database.
+
+    Starting one costs seconds (mostly imports), so the tests share it; the
+    database is emptied between tests as usual.
+    """
+    server = ServerProcess(
+        tmp_path_factory.mktemp("server"), database_url, LOG_MAX_BYTES
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def make_world(tmp_path, dbengine, database_url, dbsession):
-    """``make_world(log_max_bytes=...)`` starts the server; all is stopped after."""
-    worlds = []
-
-    def make(start: bool = True, **kw) -> World:
-        world = World(tmp_path, dbengine, database_url, **kw)
-        worlds.append(world)
-        if start:
-            world.server.start()
-        return world
-
-    yield make
-    for world in worlds:
-        for worker in world.workers:
-            if worker.process.poll() is None:
+def world(tmp_path, dbengine, e2e_server, dbsession):
+    """The shared server and this test's workers, stopped after the test."""
+    world = World(tmp_path, dbengine, e2e_server)
+    log_start = e2e_server.log_path.stat().st_size
+    yield world
+    for worker in world.workers:
+        if worker.process.poll() is None:
+            try:
+                worker.stop(timeout=10)
+            except subprocess.TimeoutExpired:
                 worker.kill()
-        world.kill_leftover_scripts()
-        world.server.stop()
-        if world.server.log_path.exists():
-            print(world.logs())  # shown by pytest when the test failed
+    # NOTE: a claim of a SIGKILLed worker may still be waiting on the server;
+    # if it outlived the test it could claim the next test's runs, whose
+    # workers reuse the same ids. Let such claims run out first.
+    killed = [w.killed_at for w in world.workers if w.killed_at is not None]
+    if killed:
+        time.sleep(
+            max(0.0, max(killed) + WORKER_SETTINGS["claim_wait"] + 1 - time.monotonic())
+        )
+    world.kill_leftover_scripts()
+    if e2e_server.process.poll() is not None:  # a test stopped it
+        e2e_server.start()
+    print(world.logs(log_start))  # shown by pytest when the test failed
     # The factory's session may hold a transaction (and on SQLite the lock).
     dbsession.rollback()

@@ -17,7 +17,7 @@ from jobrunner import signing
 from jobrunner.jobs.models import Job, KillRequest, Run
 from jobrunner.worker import __version__
 from jobrunner.workers.models import Worker
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import LOG_MAX_BYTES, wait_for
 
 
 pytestmark = pytest.mark.e2e
@@ -71,15 +71,12 @@ def setup(factory, dbsession, ledger):
     dbsession.rollback()
 
 
-def test_runs_succeed_or_fail_exactly_once_across_two_workers(
-    make_world, setup, ledger
-):
+def test_runs_succeed_or_fail_exactly_once_across_two_workers(world, setup, ledger):
     ok = setup["job"]('sleep 0.5\necho "all good"')
     bad = setup["job"]('echo "it broke" >&2\nexit 3', disable_enqueue_after_fails=None)
     ok_runs = [setup["run"](ok) for _ in range(8)]
     bad_runs = [setup["run"](bad) for _ in range(2)]
     ok_id, bad_id = ok.id, bad.id
-    world = make_world()
 
     for credential in setup["workers"]:
         world.start_worker(credential)
@@ -113,14 +110,13 @@ def test_runs_succeed_or_fail_exactly_once_across_two_workers(
         assert "WARNING" not in worker.log()
 
 
-def test_big_output_is_shipped_whole_and_capped_by_the_server(make_world, setup):
+def test_big_output_is_shipped_whole_and_capped_by_the_server(world, setup):
     lines = 60000
     job = setup["job"](
         f"python3 -c \"for n in range({lines}): print(f'line {{n}} ' + 'x' * 30)\""
     )
     run_id = setup["run"](job)
     expected = "".join(f"line {n} " + "x" * 30 + "\n" for n in range(lines))
-    world = make_world(log_max_bytes=65536)
 
     world.start_worker(setup["workers"][0], log_max_bytes=16 * 1024 * 1024)
     view = world.wait_returned(run_id, timeout=20)
@@ -132,14 +128,13 @@ def test_big_output_is_shipped_whole_and_capped_by_the_server(make_world, setup)
     assert view.log.startswith("line 0 ")
     assert view.log.endswith(f"line {lines - 1} " + "x" * 30 + "\n")
     assert 0 < view.omitted_bytes < view.received_bytes
-    assert len(view.log.encode()) <= 65536
+    assert len(view.log.encode()) <= LOG_MAX_BYTES
 
 
-def test_a_long_run_is_killed_on_request(make_world, setup, factory, ledger):
+def test_a_long_run_is_killed_on_request(world, setup, factory, ledger):
     job = setup["job"]('echo "working"\nsleep 60\necho "never printed"')
     run_id = setup["run"](job)
     admin = factory.admin_key()
-    world = make_world()
     world.start_worker(setup["workers"][0])
     world.start_worker(setup["workers"][1])
     wait_for(lambda: "working" in world.run(run_id).log, 15, "the run's output")
@@ -173,12 +168,11 @@ def test_a_long_run_is_killed_on_request(make_world, setup, factory, ledger):
     assert executions(ledger) == [run_id]
 
 
-def test_a_chain_runs_the_child_after_the_parent(make_world, setup, ledger):
+def test_a_chain_runs_the_child_after_the_parent(world, setup, ledger):
     parent = setup["job"]('echo "parent"')
     child = setup["job"]('echo "child"', parent=parent)
     child_id = child.id
     run_id = setup["run"](parent)
-    world = make_world()
     for credential in setup["workers"]:
         world.start_worker(credential)
 
@@ -192,7 +186,7 @@ def test_a_chain_runs_the_child_after_the_parent(make_world, setup, ledger):
 
 
 def test_a_worker_killed_mid_run_is_failed_by_the_monitor_and_rescheduled(
-    make_world, setup, ledger
+    world, setup, ledger
 ):
     job = setup["job"](
         'echo "started"\nsleep 60',
@@ -201,7 +195,6 @@ def test_a_worker_killed_mid_run_is_failed_by_the_monitor_and_rescheduled(
     )
     job_id = job.id
     run_id = setup["run"](job, is_manual=False)
-    world = make_world()
     workers = [world.start_worker(c) for c in setup["workers"]]
     wait_for(lambda: "started" in world.run(run_id).log, 15, "the run to start")
     holder = world.run(run_id).worker_id
@@ -229,11 +222,10 @@ def test_a_worker_killed_mid_run_is_failed_by_the_monitor_and_rescheduled(
     assert world.run(run_id).return_dts == view.return_dts
 
 
-def test_the_result_survives_a_server_restart(make_world, setup, ledger, tmp_path):
+def test_the_result_survives_a_server_restart(world, setup, ledger, tmp_path):
     done = tmp_path / "done"
     job = setup["job"](f'echo "before"\nsleep 1.5\necho "after"\ntouch {done}')
     run_id = setup["run"](job)
-    world = make_world()
     world.start_worker(setup["workers"][0])
     wait_for(lambda: "before" in world.run(run_id).log, 15, "the run's output")
 
@@ -248,10 +240,9 @@ def test_the_result_survives_a_server_restart(make_world, setup, ledger, tmp_pat
     assert executions(ledger) == [run_id]
 
 
-def test_sigterm_lets_the_run_finish(make_world, setup, ledger):
+def test_sigterm_lets_the_run_finish(world, setup, ledger):
     job = setup["job"]('echo "slow"\nsleep 1\necho "finished"')
     run_id = setup["run"](job)
-    world = make_world()
     worker = world.start_worker(setup["workers"][0])
     wait_for(lambda: "slow" in world.run(run_id).log, 15, "the run to start")
 
@@ -264,10 +255,9 @@ def test_sigterm_lets_the_run_finish(make_world, setup, ledger):
     assert list(world.scripts.iterdir()) == []
 
 
-def test_a_restarted_worker_fails_the_runs_it_lost(make_world, setup, ledger):
+def test_a_restarted_worker_fails_the_runs_it_lost(world, setup, ledger):
     job = setup["job"]('echo "long"\nsleep 60')
     run_id = setup["run"](job)
-    world = make_world()
     first = world.start_worker(setup["workers"][0], name="first")
     wait_for(lambda: "long" in world.run(run_id).log, 15, "the run to start")
     pid = world.run(run_id).pid
@@ -289,8 +279,7 @@ def test_a_restarted_worker_fails_the_runs_it_lost(make_world, setup, ledger):
     'defined": jobrunner/scripts/monitor.py does not import jobrunner.models, so '
     "Project.viewer_groups cannot be mapped. Remove this mark when it does.",
 )
-def test_the_monitor_console_script_runs(make_world):
-    world = make_world(start=False)
+def test_the_monitor_console_script_runs(world):
 
     result = world.server.monitor_once()
 
