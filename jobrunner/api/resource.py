@@ -27,6 +27,8 @@ import colander
 from cornice import Service
 from pyramid import httpexceptions as exc
 from sqlalchemy import func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from jobrunner.api import types
 from jobrunner.errors import json_error
@@ -340,16 +342,27 @@ def count_rows(dbsession, query, limit: int) -> tuple[int, bool]:
     return estimate_rows(dbsession, query, limit), True
 
 
+class _Explain(Executable, ClauseElement):
+    """``EXPLAIN (FORMAT JSON)`` of a select, for PostgreSQL's row estimate."""
+
+    inherit_cache = False
+
+    def __init__(self, statement):
+        self.statement = statement
+
+
+@compiles(_Explain, "postgresql")
+def _compile_explain(element, compiler, **kw):
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
+
+
 def estimate_rows(dbsession, query, floor: int) -> int:
     """Ask PostgreSQL's planner for a row estimate; never below ``floor``."""
     if dbsession.get_bind().dialect.name != "postgresql":
         return floor + 1
-    compiled = query.order_by(None).compile(dialect=dbsession.get_bind().dialect)
-    plan = (
-        dbsession.connection()
-        .exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params)
-        .scalar()
-    )
+    # Executed as a statement of its own, so that SQLAlchemy expands IN lists
+    # (a worker's pools, a user's groups) and converts values as it always does.
+    plan = dbsession.execute(_Explain(query.order_by(None))).scalar()
     estimate = int(plan[0]["Plan"]["Plan Rows"])
     return max(estimate, floor + 1)
 

@@ -9,7 +9,7 @@ from sqlalchemy import insert, select
 
 from jobrunner.app import main
 from jobrunner.jobs.models import Run
-from tests.conftest import Signer
+from tests.conftest import Signer, login_with_form
 
 
 API = "/api/job_runner/v1"
@@ -226,11 +226,17 @@ class TestPagination:
 
 
 @pytest.fixture(scope="module")
-def estimating_app(app_settings, dbengine):
+def estimating_wsgi_app(app_settings, dbengine):
     """The application with a count cap of 3 rows."""
     settings = {**app_settings, "api.count_limit": "3"}
-    app = main({}, dbengine=dbengine, **settings)
-    return webtest.TestApp(app, extra_environ={"HTTP_HOST": "localhost"})
+    return main({}, dbengine=dbengine, **settings)
+
+
+@pytest.fixture
+def estimating_app(estimating_wsgi_app, dbsession):
+    return webtest.TestApp(
+        estimating_wsgi_app, extra_environ={"HTTP_HOST": "localhost"}
+    )
 
 
 class TestCappedCount:
@@ -245,14 +251,28 @@ class TestCappedCount:
         assert response.json["meta"]["total_count"] == 3
         assert "total_count_is_estimate" not in response.json["meta"]
 
+    # Each caller's scope narrows the query differently (none, the worker's
+    # pools, the user's groups); the estimate must cope with every one.
+    @pytest.mark.parametrize("caller", ["admin", "worker", "user"])
     def test_past_the_cap_the_count_is_an_estimate(
-        self, estimating_app, dbsession, factory, job
+        self, estimating_app, dbsession, factory, caller
     ):
-        key = factory.admin_key()
+        group, pool = factory.group(), factory.pool()
+        project = factory.project(pools=[pool], groups=[group])
+        job = factory.job(factory.template(project), pool)
         add_completed_runs(dbsession, job, 10)
-        admin = Signer(estimating_app, key.api_key, key.secret)
+        if caller == "admin":
+            key = factory.admin_key()
+            get = Signer(estimating_app, key.api_key, key.secret).get
+        elif caller == "worker":
+            worker = factory.worker(pools=[pool])
+            get = Signer(estimating_app, worker.api_key, worker.secret).get
+        else:
+            factory.user(username="counted", groups=[group])
+            login_with_form(estimating_app, "counted")
+            get = estimating_app.get
 
-        response = admin.get(f"{API}/run/?limit=2")
+        response = get(f"{API}/run/?state=completed&limit=2")
 
         assert response.json["meta"]["total_count_is_estimate"] is True
         assert response.json["meta"]["total_count"] > 3
