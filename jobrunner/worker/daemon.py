@@ -761,7 +761,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(
         level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)-5.5s [%(name)s][%(threadName)s] %(message)s",
+        format="%(asctime)s %(levelname)-7s [%(name)s][%(threadName)s] %(message)s",
     )
     # requests' own loggers would repeat every retry at INFO.
     logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -513,4 +513,5 @@ class TestCommandLine:
         assert run.log == b"via main\n"
         assert f'run {run.id} "job {run.job_id}": claimed' in err
         assert "SIGTERM: stopping" in err
+        assert "WARNING" not in err and "ERROR" not in err
         assert "secret-1" not in err
