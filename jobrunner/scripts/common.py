@@ -5,6 +5,8 @@ import contextlib
 import transaction
 from pyramid.paster import get_appsettings, setup_logging
 
+# Every model, so the mappers resolve their relations whatever a script uses.
+from jobrunner import models  # noqa: F401
 from jobrunner import settings as settings_module
 from jobrunner.db import get_engine, get_session_factory, get_tm_session
 
