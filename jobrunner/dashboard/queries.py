@@ -401,8 +401,12 @@ def history(
         return None
     dts, run_id = cursor
     if before is not None:
-        older_than = or_(
-            Run.schedule_dts < dts, and_(Run.schedule_dts == dts, Run.id < run_id)
+        # The first condition is implied by the second; it is there so that
+        # the index on (job_id, schedule_dts) seeks to the cursor instead of
+        # filtering every newer run on the way.
+        older_than = and_(
+            Run.schedule_dts <= dts,
+            or_(Run.schedule_dts < dts, and_(Run.schedule_dts == dts, Run.id < run_id)),
         )
         rows = _rows(
             dbsession,
@@ -411,8 +415,9 @@ def history(
         older = rows[size - 1].id if len(rows) > size else None
         newer = rows[0].id if rows else None
         return HistoryPage(rows[:size], older=older, newer=newer, is_first=False)
-    newer_than = or_(
-        Run.schedule_dts > dts, and_(Run.schedule_dts == dts, Run.id > run_id)
+    newer_than = and_(
+        Run.schedule_dts >= dts,
+        or_(Run.schedule_dts > dts, and_(Run.schedule_dts == dts, Run.id > run_id)),
     )
     rows = _rows(
         dbsession,

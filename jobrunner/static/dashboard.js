@@ -19,6 +19,10 @@
     weekday: "short", year: "numeric", month: "short", day: "numeric",
     hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
   });
+  var dayWithZone = new Intl.DateTimeFormat(undefined, {
+    weekday: "short", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+  });
   var dateOnly = new Intl.DateTimeFormat(undefined, {
     year: "numeric", month: "2-digit", day: "2-digit"
   });
@@ -28,10 +32,14 @@
   }
 
   // Short times for tables: "14:05" today, "yesterday 23:10",
-  // "tomorrow 02:00", else "3 May, 14:05". "full" adds date and zone.
+  // "tomorrow 02:00", else "3 May, 14:05". "full" gives the date, seconds
+  // and zone; "day" the weekday, date and zone to the minute.
   function formatTime(date, style, now) {
     if (style === "full") {
       return fullDate.format(date);
+    }
+    if (style === "day") {
+      return dayWithZone.format(date);
     }
     if (sameDay(date, now)) {
       return hourMinute.format(date);

@@ -125,18 +125,24 @@ def set_viewport(driver, width: int, height: int) -> None:
     )
 
 
-def screenshot(driver, name: str, size: tuple[int, int]) -> pathlib.Path:
-    """Save the whole page at a viewport ``size`` as ``<name>.png``."""
+def screenshot(
+    driver, name: str, size: tuple[int, int], full_page: bool = True
+) -> pathlib.Path:
+    """Save the page at a viewport ``size`` as ``<name>.png``: all of it, or
+    only what the screen shows."""
     set_viewport(driver, *size)
     time.sleep(0.15)  # let the layout settle at the new width
-    height = driver.execute_script(
-        "return Math.max(document.documentElement.scrollHeight, arguments[0])", size[1]
-    )
+    height = size[1]
+    if full_page:
+        height = driver.execute_script(
+            "return Math.max(document.documentElement.scrollHeight, arguments[0])",
+            size[1],
+        )
     shot = driver.execute_cdp_cmd(
         "Page.captureScreenshot",
         {
             "format": "png",
-            "captureBeyondViewport": True,
+            "captureBeyondViewport": full_page,
             "clip": {
                 "x": 0,
                 "y": 0,
@@ -154,8 +160,9 @@ def screenshot(driver, name: str, size: tuple[int, int]) -> pathlib.Path:
 
 
 def screenshots(driver, name: str) -> list[pathlib.Path]:
-    """Save the page at desktop and at phone width."""
+    """Save the whole page at desktop and phone width, and a phone's first screen."""
     return [
         screenshot(driver, f"{name}-desktop", DESKTOP),
-        screenshot(driver, f"{name}-phone", PHONE),
+        screenshot(driver, f"{name}-phone", PHONE, full_page=False),
+        screenshot(driver, f"{name}-phone-full", PHONE),
     ]

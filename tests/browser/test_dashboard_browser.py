@@ -154,6 +154,8 @@ def test_times_are_in_the_browsers_zone_with_utc_on_hover(page, world):
         assert hour_24 in finished.text or hour_12.lstrip("0") in finished.text
         assert finished.get_attribute("title").endswith(" UTC")
         assert "Asia/Tokyo" in text_of(page, ".tz-note")
+        assert "SMTPServerDisconnected" in text_of(page, "#log")
+        screenshots(page, "run-failed")
     finally:
         page.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": ""})
 
