@@ -69,16 +69,13 @@ def claimed_runs(postgresql, factory, dbsession):
     return worker, [(run.id, run.job_id) for run in runs]
 
 
-RETURNED = utcnow().isoformat()
-
-
-def _report(client, run_id):
+def _report(client, run_id, returned):
     # The same report every time, as a worker retrying after a timeout sends.
     return client.request(
         "PATCH",
         f"{API}/run/{run_id}/",
         {
-            "return_dts": RETURNED,
+            "return_dts": returned,
             "return_success": True,
             "return_log": f"output of {run_id}\n",
         },
@@ -99,6 +96,7 @@ def test_a_server_killed_during_a_burst_of_reports_loses_no_acknowledged_report(
     claimed_runs, app_settings, dbsession, tmp_path
 ):
     worker, runs = claimed_runs
+    returned = utcnow().isoformat()
     server = ServerProcess(app_settings, tmp_path / "server.log").wait_ready()
     client_of = threading.local()
     acknowledged, failed = set(), set()
@@ -108,7 +106,7 @@ def test_a_server_killed_during_a_burst_of_reports_loses_no_acknowledged_report(
         if not hasattr(client_of, "client"):
             client_of.client = Client(server.url, worker, timeout=20)
         try:
-            response = _report(client_of.client, run_id)
+            response = _report(client_of.client, run_id, returned)
         except requests.RequestException:
             with lock:
                 failed.add(run_id)
@@ -125,7 +123,8 @@ def test_a_server_killed_during_a_burst_of_reports_loses_no_acknowledged_report(
     finally:
         server.stop()
 
-    assert acknowledged and failed
+    assert len(acknowledged) >= JOBS // 3
+    assert failed, "the server was killed after the last report"
     dbsession.expire_all()
     stored = {
         run.id: run
@@ -136,20 +135,20 @@ def test_a_server_killed_during_a_burst_of_reports_loses_no_acknowledged_report(
     pending = _pending_job_ids(dbsession)
     for run_id, job_id in runs:
         run = stored[run_id]
-        returned = run.return_dts is not None
+        done = run.return_dts is not None
         if run_id in acknowledged:
-            assert returned, f"run {run_id} was acknowledged with 202 but is lost"
+            assert done, f"run {run_id} was acknowledged with 202 but is lost"
         # All of a report or none of it: the return, its log, the next run.
-        assert (run.run_log is not None) == returned
-        assert (job_id in pending) == returned
-        if returned:
+        assert (run.run_log is not None) == done
+        assert (job_id in pending) == done
+        if done:
             assert run.run_log.content == f"output of {run_id}\n"
 
     # The worker retries what was not acknowledged; a fresh server takes it.
     again = ServerProcess(app_settings, tmp_path / "server-again.log").wait_ready()
     try:
         client = Client(again.url, worker)
-        statuses = {_report(client, run_id).status_code for run_id in failed}
+        statuses = {_report(client, run_id, returned).status_code for run_id in failed}
     finally:
         again.stop()
     assert statuses == {202}
