@@ -11,6 +11,7 @@ loopback port), and measures from separate load-generating processes
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -63,7 +64,7 @@ def free_port() -> int:
 
 
 class Postgres:
-    """A throwaway server from bin/postgres, with the bench database in it."""
+    """A throwaway server from bin/postgres, for the bench databases."""
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -74,19 +75,21 @@ class Postgres:
             text=True,
         ).stdout.strip()
         self.port = int((folder / "port").read_text())
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text("CREATE DATABASE jobrunner_bench"))
-        admin.dispose()
-        self.url = server.rsplit("/", 1)[0] + "/jobrunner_bench"
-        self.engine = create_engine(self.url)
+        self.server_url = server
+        self.admin = create_engine(server, isolation_level="AUTOCOMMIT")
+
+    def create(self, name: str) -> str:
+        """Create a database; return its URL."""
+        with self.admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        return self.server_url.rsplit("/", 1)[0] + f"/{name}"
 
     def version(self) -> str:
-        with self.engine.connect() as connection:
+        with self.admin.connect() as connection:
             return connection.scalar(text("SHOW server_version"))
 
     def stop(self) -> None:
-        self.engine.dispose()
+        self.admin.dispose()
         subprocess.run([str(ROOT / "bin" / "postgres"), "stop", str(self.folder)])
 
 
@@ -314,7 +317,7 @@ def schedule_latency_runs(engine, job_id: int, count: int, spacing: float) -> No
 class Server:
     """pserve of production.ini, on a free loopback port, with its environment."""
 
-    def __init__(self, database_url: str, folder: Path):
+    def __init__(self, database_url: str, folder: Path, name: str):
         self.port = free_port()
         production = (ROOT / "production.ini").read_text()
         ini, count = re.subn(
@@ -323,10 +326,10 @@ class Server:
         assert count == 1, "production.ini has no single listen line"
         # Keep production.ini's other settings; only the folder it names moves.
         ini = ini.replace("%(here)s", str(ROOT))
-        config = folder / "bench.ini"
+        config = folder / f"bench-{name}.ini"
         config.write_text(ini)
         self.threads = int(re.search(r"(?m)^threads = (\d+)", ini).group(1))
-        self.stderr = open(folder / "server.log", "w")  # noqa: SIM115 (closed in stop)
+        self.stderr = open(folder / f"server-{name}.log", "w")  # noqa: SIM115 (closed in stop)
         env = {
             **os.environ,
             "JOBRUNNER_DATABASE_URL": database_url,
@@ -426,7 +429,7 @@ def pgbench(pg: Postgres, script: Path, clients: int, seconds: float) -> dict:
         str(min(clients, 2)),
         "-T",
         str(int(seconds)),
-        "jobrunner_bench",
+        "jobrunner_small",
     ]
     if os.geteuid() == 0:
         command = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(command)]
@@ -442,33 +445,39 @@ def pgbench(pg: Postgres, script: Path, clients: int, seconds: float) -> dict:
 # -- the run ------------------------------------------------------------------------
 
 
-def read_paths(data: dict, run_id: int) -> dict:
-    job = data["history_jobs"][len(data["history_jobs"]) // 2]
-    return {
-        "run/?state=scheduled&limit=20": f"{API}/run/?state=scheduled&limit=20",
-        "run/?job=N&limit=20": f"{API}/run/?job={job}&limit=20",
-        "run/?state=last_completed": f"{API}/run/?state=last_completed",
-        "job/N/": f"{API}/job/{job}/",
-        "run/N/": f"{API}/run/{run_id}/",
-    }
-
-
-def reads(server, files, data, engine, requests: int) -> dict:
-    job = data["history_jobs"][len(data["history_jobs"]) // 2]
+def _middle_run(engine, job: int) -> int:
     with engine.connect() as connection:
         ids = connection.scalars(
             text("SELECT id FROM run WHERE job_id = :job ORDER BY id"), {"job": job}
         ).all()
-    middle = ids[len(ids) // 2]
-    paths = read_paths(data, middle)
+    return ids[len(ids) // 2]
+
+
+def reads(servers, files, data, engines, requests: int) -> tuple[dict, dict]:
+    """Read latency on the small and the large database, taking turns."""
+    job = data["history_jobs"][len(data["history_jobs"]) // 2]
+    runs = [_middle_run(engine, job) for engine in engines]
+    paths = {
+        "run/?state=scheduled&limit=20": f"{API}/run/?state=scheduled&limit=20",
+        "run/?job=N&limit=20": f"{API}/run/?job={job}&limit=20",
+        "run/?state=last_completed": f"{API}/run/?state=last_completed",
+        "job/N/": f"{API}/job/{job}/",
+        "run/N/": f"{API}/run/{runs[0]}/|{API}/run/{runs[1]}/",
+        "health": "/health",
+    }
     measured = load(
-        server, "read", files["admin"], "--requests", requests, *paths.values()
+        servers[0],
+        "read",
+        files["admin"],
+        "--url2",
+        servers[1].url,
+        "--requests",
+        requests,
+        *paths.values(),
     )
-    result = {name: measured[path] for name, path in paths.items()}
-    result["health"] = load(
-        server, "read", files["admin"], "--requests", requests, "/health"
-    )["/health"]
-    return result
+    small = {name: measured[spec][0] for name, spec in paths.items()}
+    large = {name: measured[spec][1] for name, spec in paths.items()}
+    return small, large
 
 
 def machine() -> dict:
@@ -483,6 +492,7 @@ def machine() -> dict:
         )
         memory = f"{kib / 1024 / 1024:.0f} GiB"
     return {
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory": memory,
@@ -500,35 +510,65 @@ def run(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="jobrunner-bench-"))
     # PostgreSQL and pgbench run as the postgres user when we are root.
     work.chmod(0o755)
-    pg = server = None
+    pg = None
+    servers = []
+    engines = []
+    keep = False
     try:
         log("starting PostgreSQL")
         pg = Postgres(work / "pg")
         results["machine"]["postgresql"] = pg.version()
-        migrate(pg.url)
-        data = seed(pg.engine)
+        # Two databases seeded alike: the small one for every measurement,
+        # the large one for reads side by side with the small one.
+        small_url, large_url = (
+            pg.create("jobrunner_small"),
+            pg.create("jobrunner_large"),
+        )
+        engines = [create_engine(small_url), create_engine(large_url)]
+        for url in (small_url, large_url):
+            migrate(url)
+        data, data_large = (seed(engine) for engine in engines)
+        assert data["history_jobs"] == data_large["history_jobs"]
         files = {}
         for name in ("workers", "latency_workers", "admin"):
             files[name] = work / f"{name}.json"
             files[name].write_text(json.dumps(data[name]))
-        log("loading the small history")
-        results["load_small"] = bulk_load(pg.engine, data, SMALL)
-        results["runs_small"] = count_runs(pg.engine)
+        log(f"loading {SMALL} and {args.large} runs")
+        results["load_small"] = bulk_load(engines[0], data, SMALL)
+        results["load_large"] = bulk_load(engines[1], data_large, args.large)
+        results["runs_small"], results["runs_large"] = map(count_runs, engines)
 
         script = work / "claim.sql"
-        statement = claim_statement(pg.engine, data["worker_id"], data["pool_id"])
+        statement = claim_statement(engines[0], data["worker_id"], data["pool_id"])
         script.write_text(f"BEGIN;\n{statement};\nROLLBACK;\n")
         results["claim_statement"] = statement
 
-        log("starting the server")
-        server = Server(pg.url, work)
+        log("starting the servers")
+        servers.append(Server(small_url, work, "small"))
+        servers.append(Server(large_url, work, "large"))
+        server = servers[0]
         results["settings"]["server"] = (
             f"waitress, {server.threads} threads (production.ini)"
         )
-        load(server, "health", files["admin"], "--duration", 1, "--concurrency", 4)
+        for each in servers:
+            load(each, "health", files["admin"], "--duration", 1, "--concurrency", 4)
+            load(
+                each,
+                "read",
+                files["admin"],
+                "--requests",
+                20,
+                "--warmup",
+                0,
+                f"{API}/run/?limit=5",
+            )
 
-        log(f"reads with {results['runs_small']} runs")
-        results["reads_small"] = reads(server, files, data, pg.engine, args.requests)
+        log(f"reads with {results['runs_small']} and {results['runs_large']} runs")
+        results["reads_small"], results["reads_large"] = reads(
+            servers, files, data, engines, args.requests
+        )
+        # The large database's server is done: let it not take CPU or memory.
+        servers.pop().stop()
 
         results["ceilings"] = {"health": {}, "pgbench_claim": {}}
         for clients in CONCURRENCY:
@@ -542,7 +582,7 @@ def run(args) -> dict:
                 "--concurrency",
                 clients,
             )
-            make_due(pg.engine, data["throughput_jobs"])
+            make_due(engines[0], data["throughput_jobs"])
             results["ceilings"]["pgbench_claim"][clients] = pgbench(
                 pg, script, clients, args.duration
             )
@@ -550,7 +590,7 @@ def run(args) -> dict:
         results["throughput"] = {"claim": {}, "patch": {}}
         for protocol in ("claim", "patch"):
             for clients in CONCURRENCY:
-                due = make_due(pg.engine, data["throughput_jobs"])
+                due = make_due(engines[0], data["throughput_jobs"])
                 log(f"throughput: {protocol} with {clients} workers, {due} due runs")
                 results["throughput"][protocol][clients] = load(
                     server,
@@ -563,7 +603,7 @@ def run(args) -> dict:
                 )
 
         log("dispatch latency")
-        schedule_latency_runs(pg.engine, data["latency_job"], args.latency_runs, 0.02)
+        schedule_latency_runs(engines[0], data["latency_job"], args.latency_runs, 0.02)
         results["dispatch_latency"] = load(
             server,
             "longpoll",
@@ -576,17 +616,20 @@ def run(args) -> dict:
             30,
         )
 
-        log(f"loading {args.large} runs")
-        results["load_large"] = bulk_load(pg.engine, data, args.large)
-        results["runs_large"] = count_runs(pg.engine)
-        log(f"reads with {results['runs_large']} runs")
-        results["reads_large"] = reads(server, files, data, pg.engine, args.requests)
+    except BaseException:
+        keep = True
+        raise
     finally:
-        if server is not None:
-            server.stop()
+        for each in servers:
+            each.stop()
+        for engine in engines:
+            engine.dispose()
         if pg is not None:
             pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if keep:
+            log(f"failed: the server logs are kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     return results
 
 
@@ -605,7 +648,9 @@ def markdown(results: dict) -> str:
         f"{m['memory']}; PostgreSQL {m.get('postgresql', '?')} (fsync off, as "
         f"bin/postgres starts it), Python {m['python']}; "
         f"{results['settings'].get('server', '')}; load generated by a separate "
-        "process on loopback.",
+        "process on loopback. Load average (1, 5, 15 min) "
+        f"{m['load_average_at_start']} at the start, {m['load_average_at_end']} "
+        "at the end: other work on the machine slows every figure alike.",
         "",
         "**Dispatch throughput**, complete life cycles per second (claim, start, "
         "return with a short log, next run scheduled):",
@@ -689,6 +734,12 @@ def svg(results: dict) -> str:
             ],
         ),
         (
+            "pgbench: claim",
+            "#2ca02c",
+            "2 3",
+            [results["ceilings"]["pgbench_claim"][c]["tps"] for c in CONCURRENCY],
+        ),
+        (
             "/health ÷ 3",
             "#7f7f7f",
             "6 4",
@@ -698,32 +749,40 @@ def svg(results: dict) -> str:
             ],
         ),
     ]
-    top_value = max(v for *_, values in series for v in values) * 1.1
+    # Logarithmic: the ceiling is two orders of magnitude above the cycles.
+    values = [v for *_, vs in series for v in vs if v > 0]
+    low = math.floor(math.log10(min(values)))
+    high = math.ceil(math.log10(max(values)))
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def x(i):
         return left + plot_w * i / (len(CONCURRENCY) - 1)
 
     def y(v):
-        return top + plot_h * (1 - v / top_value)
+        v = max(v, 10**low)
+        return top + plot_h * (1 - (math.log10(v) - low) / (high - low))
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family="sans-serif" font-size="12">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
         f'<text x="{left}" y="18" font-size="14">Run life cycles per second '
-        f"vs concurrent workers</text>",
+        f"vs concurrent workers (log scale)</text>",
     ]
-    for k in range(6):
-        value = top_value * k / 5
-        out.append(
-            f'<line x1="{left}" x2="{left + plot_w}" y1="{y(value):.1f}" '
-            f'y2="{y(value):.1f}" stroke="#eee"/>'
-        )
-        out.append(
-            f'<text x="{left - 8}" y="{y(value) + 4:.1f}" '
-            f'text-anchor="end">{value:.0f}</text>'
-        )
+    for decade in range(low, high + 1):
+        for step in (1, 2, 5):
+            value = step * 10**decade
+            if value > 10**high:
+                break
+            colour = "#ddd" if step == 1 else "#f3f3f3"
+            out.append(
+                f'<line x1="{left}" x2="{left + plot_w}" y1="{y(value):.1f}" '
+                f'y2="{y(value):.1f}" stroke="{colour}"/>'
+            )
+            out.append(
+                f'<text x="{left - 8}" y="{y(value) + 4:.1f}" '
+                f'text-anchor="end">{value:g}</text>'
+            )
     for i, c in enumerate(CONCURRENCY):
         out.append(
             f'<text x="{x(i):.1f}" y="{top + plot_h + 18}" '
@@ -761,6 +820,13 @@ def svg(results: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _int_keys(value):
+    """JSON turned the concurrency keys into strings; turn them back."""
+    if isinstance(value, dict):
+        return {(int(k) if k.isdigit() else k): _int_keys(v) for k, v in value.items()}
+    return value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -777,10 +843,19 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--latency-runs", type=int, default=200)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--report", type=Path, help="only write the table and chart of this JSON"
+    )
     args = parser.parse_args(argv)
-    started = time.monotonic()
-    results = run(args)
-    results["total_seconds"] = round(time.monotonic() - started, 1)
+    if args.report:
+        results = _int_keys(json.loads(args.report.read_text()))
+    else:
+        started = time.monotonic()
+        results = run(args)
+        results["total_seconds"] = round(time.monotonic() - started, 1)
+        results["machine"]["load_average_at_end"] = [
+            round(x, 2) for x in os.getloadavg()
+        ]
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)

@@ -251,19 +251,31 @@ def longpoll(args, credentials) -> dict:
 
 
 def read(args, credentials) -> dict:
+    """GET each path, one after the other; with --url2, on both servers in turn.
+
+    A path may be ``A|B``: A on the first server, B on the second. Taking
+    turns request by request exposes both servers to the same moments of the
+    machine, so their ratio does not depend on what else ran meanwhile.
+    """
     credential = credentials[0]
-    client = Client(args.url, credential["api_key"], credential["secret"])
+    urls = [args.url, args.url2] if args.url2 else [args.url]
+    clients = [Client(url, credential["api_key"], credential["secret"]) for url in urls]
     results = {}
-    for path in args.paths:
+    for spec in args.paths:
+        paths = (
+            (spec.split("|") + [spec])[: len(clients)] if "|" in spec else [spec] * 2
+        )
         for _ in range(args.warmup):
-            client.request("GET", path)
-        latencies = []
+            for client, path in zip(clients, paths, strict=False):
+                client.request("GET", path)
+        latencies = [[] for _ in clients]
         for _ in range(args.requests):
-            started = time.perf_counter()
-            status, body = client.request("GET", path)
-            latencies.append(time.perf_counter() - started)
-            assert status == 200, (path, status, body)
-        results[path] = summary_ms(latencies)
+            for n, client in enumerate(clients):
+                started = time.perf_counter()
+                status, body = client.request("GET", paths[n])
+                latencies[n].append(time.perf_counter() - started)
+                assert status == 200, (paths[n], status, body)
+        results[spec] = [summary_ms(values) for values in latencies]
     return results
 
 
@@ -273,6 +285,7 @@ def main(argv=None) -> int:
         "scenario", choices=["health", "claim", "patch", "longpoll", "read"]
     )
     parser.add_argument("--url", required=True)
+    parser.add_argument("--url2", help="read: a second server to take turns with")
     parser.add_argument("--credentials", help="JSON file: a list of api_key/secret")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--duration", type=float, default=5.0)
