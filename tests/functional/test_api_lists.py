@@ -328,11 +328,31 @@ def catalog(shared_factory):
         r13, schedule_dts=at(12), enqueue_dts=at(12, 1), execute_dts=at(12, 2)
     )
     k2 = factory.kill_request(r12, schedule_dts=at(13))
-    objects = {
-        k: v for k, v in locals().items() if k not in ("factory", "shared_factory")
-    }
     key = factory.admin_key(api_key="catalog-admin", secret="catalog-secret")
-    return {"admin": key, **{name: obj.id for name, obj in objects.items()}}
+    return {
+        "admin": key,
+        "pool1": pool1.id,
+        "pool2": pool2.id,
+        "w1": w1.id,
+        "w2": w2.id,
+        "prj1": prj1.id,
+        "prj2": prj2.id,
+        "t1": t1.id,
+        "t2": t2.id,
+        "j1": j1.id,
+        "j2": j2.id,
+        "j3": j3.id,
+        "e1": e1.id,
+        "e2": e2.id,
+        "r11": r11.id,
+        "r12": r12.id,
+        "r13": r13.id,
+        "r14": r14.id,
+        "l11": l11.id,
+        "l12": l12.id,
+        "k1": k1.id,
+        "k2": k2.id,
+    }
 
 
 @pytest.fixture
