@@ -22,6 +22,21 @@ from jobrunner.workers.models import Worker, WorkerPool
 UTC = datetime.UTC
 T0 = datetime.datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 
+# Every resource of the read API, with the key of its object in each side of
+# Factory.world().
+WORLD_KEYS = {
+    "project": "project",
+    "worker_pool": "pool",
+    "worker": "worker",
+    "job_template": "template",
+    "job": "job",
+    "reschedule_exclude": "exclude",
+    "run": "run",
+    "run_log": "run_log",
+    "kill_request": "kill_request",
+}
+RESOURCES = list(WORLD_KEYS)
+
 
 @functools.cache
 def password_hash(password: str) -> str:

@@ -290,11 +290,19 @@ def claim(
         .limit(limit)
     )
     if lc.is_postgresql:
-        due = due.with_for_update(of=Run, skip_locked=True)
+        # MATERIALIZED: the locking subquery runs exactly once. As a plain
+        # subquery the planner may rescan it inside a join, and each rescan
+        # skips the rows locked so far and locks the next ones, handing out
+        # more than ``limit`` runs.
+        due = (
+            due.with_for_update(of=Run, skip_locked=True)
+            .cte("due")
+            .prefix_with("MATERIALIZED")
+        )
         rows = lc.dbsession.execute(
             update(Run)
             .where(
-                Run.id.in_(due.correlate(None).scalar_subquery()),
+                Run.id == due.c.id,
                 Run.enqueue_dts.is_(None),
                 Job.id == Run.job_id,
             )

@@ -273,14 +273,7 @@ def test_a_restarted_worker_fails_the_runs_it_lost(world, setup, ledger):
     wait_for(lambda: gone(pid), 5, "the old script to be gone")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jobrunner-monitor crashes with \"NameError: name 'Group' is not "
-    'defined": jobrunner/scripts/monitor.py does not import jobrunner.models, so '
-    "Project.viewer_groups cannot be mapped. Remove this mark when it does.",
-)
 def test_the_monitor_console_script_runs(world):
-
     result = world.server.monitor_once()
 
     assert result.returncode == 0, result.stderr

@@ -5,32 +5,10 @@ import datetime
 import pytest
 
 from tests.conftest import Signer
+from tests.factories import RESOURCES, WORLD_KEYS
 
 
 API = "/api/job_runner/v1"
-RESOURCES = [
-    "project",
-    "worker_pool",
-    "worker",
-    "job_template",
-    "job",
-    "reschedule_exclude",
-    "run",
-    "run_log",
-    "kill_request",
-]
-# The key in Factory.world() of each resource's object.
-WORLD_KEYS = {
-    "project": "project",
-    "worker_pool": "pool",
-    "worker": "worker",
-    "job_template": "template",
-    "job": "job",
-    "reschedule_exclude": "exclude",
-    "run": "run",
-    "run_log": "run_log",
-    "kill_request": "kill_request",
-}
 UTC = datetime.UTC
 T0 = datetime.datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -7,31 +7,10 @@ import pytest
 from jobrunner import signing
 from jobrunner.workers.models import Worker
 from tests.conftest import Signer, login_with_form
+from tests.factories import RESOURCES, WORLD_KEYS
 
 
 API = "/api/job_runner/v1"
-RESOURCES = [
-    "project",
-    "worker_pool",
-    "worker",
-    "job_template",
-    "job",
-    "reschedule_exclude",
-    "run",
-    "run_log",
-    "kill_request",
-]
-WORLD_KEYS = {
-    "project": "project",
-    "worker_pool": "pool",
-    "worker": "worker",
-    "job_template": "template",
-    "job": "job",
-    "reschedule_exclude": "exclude",
-    "run": "run",
-    "run_log": "run_log",
-    "kill_request": "kill_request",
-}
 UNAUTHORIZED = {
     "status": "error",
     "errors": [

@@ -6,12 +6,17 @@ import json
 
 import pytest
 import requests
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select, text
 
 from jobrunner import signing
 from jobrunner.db import utcnow
+from jobrunner.jobs import operations
 from jobrunner.jobs.models import Run
-from tests.functional.lifecycle_helpers import pending_runs, schedule_first_run
+from tests.functional.lifecycle_helpers import (
+    lifecycle,
+    pending_runs,
+    schedule_first_run,
+)
 
 
 API = "/api/job_runner/v1"
@@ -169,3 +174,30 @@ def test_concurrent_sibling_returns_reschedule_exactly_once(
     new = [r for r in pending_runs(dbsession, job) if r.schedule_id != schedule_id]
     assert len(new) == WORKERS
     assert len({r.schedule_id for r in new}) == 1
+
+
+def test_a_claim_never_takes_more_than_its_limit_whatever_the_plan(
+    dialect, crowd, dbsession
+):
+    """A plan that rescans the locking subquery for every row it joins (forced
+    here) must not lock and hand out the next due runs on each rescan."""
+    if dialect != "postgresql":
+        pytest.skip("SQLite claims in plain statements, with no planner in the way")
+    for setting in (
+        "enable_hashjoin",
+        "enable_mergejoin",
+        "enable_material",
+        "enable_hashagg",
+        "enable_sort",
+    ):
+        dbsession.execute(text(f"SET LOCAL {setting} = off"))
+    worker = crowd["workers"][0]
+    lc = lifecycle(dbsession)
+
+    claimed = operations.claim(lc, worker.id, [crowd["pool"].id], limit=3)
+
+    assert len(claimed) == 3
+    claimed_in_database = dbsession.scalar(
+        select(func.count()).select_from(Run).where(Run.enqueue_dts.is_not(None))
+    )
+    assert claimed_in_database == 3

@@ -7,20 +7,10 @@ import sqlalchemy as sa
 import webtest
 
 from tests.conftest import Signer
+from tests.factories import RESOURCES
 
 
 API = "/api/job_runner/v1"
-RESOURCES = [
-    "project",
-    "worker_pool",
-    "worker",
-    "job_template",
-    "job",
-    "reschedule_exclude",
-    "run",
-    "run_log",
-    "kill_request",
-]
 WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 BODY_LIMIT = 65536  # api.max_body_size in the tests' settings
 

@@ -10,31 +10,10 @@ exist, and is absent from every list.
 import pytest
 
 from tests.conftest import Signer
+from tests.factories import RESOURCES, WORLD_KEYS
 
 
 API = "/api/job_runner/v1"
-RESOURCES = [
-    "project",
-    "worker_pool",
-    "worker",
-    "job_template",
-    "job",
-    "reschedule_exclude",
-    "run",
-    "run_log",
-    "kill_request",
-]
-WORLD_KEYS = {
-    "project": "project",
-    "worker_pool": "pool",
-    "worker": "worker",
-    "job_template": "template",
-    "job": "job",
-    "reschedule_exclude": "exclude",
-    "run": "run",
-    "run_log": "run_log",
-    "kill_request": "kill_request",
-}
 # The sides each caller sees.
 CALLERS = {
     "worker-a": "a",
