@@ -22,7 +22,7 @@ class LoginSchema(colander.MappingSchema):
     """A username and password, from the login form or a JSON body."""
 
     username = colander.SchemaNode(
-        colander.String(), validator=colander.Length(min=1, max=150)
+        StrictString(), validator=colander.Length(min=1, max=150)
     )
     password = colander.SchemaNode(
         colander.String(), validator=colander.Length(min=1, max=1024)

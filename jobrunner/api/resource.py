@@ -205,7 +205,8 @@ class Resource:
                 validator=colander.Range(min=-types.MAX_ID, max=types.MAX_ID),
             )
         else:
-            typ = colander.String()
+            # Strict: a NUL character cannot be stored, so it cannot match.
+            typ = types.StrictString()
         return colander.SchemaNode(typ, name=name, missing=colander.drop)
 
     def _build_query_schema(self) -> colander.SchemaNode:

@@ -456,6 +456,16 @@ class TestJSONLogin:
         }
         assert auth_cookie(response) is None
 
+    def test_a_nul_character_in_the_username_is_refused(self, factory, testapp):
+        factory.world()
+
+        response = testapp.post_json(
+            "/login", {"username": "user-a\x00", "password": "nope"}, status=400
+        )
+
+        assert [e["name"] for e in response.json["errors"]] == ["username"]
+        assert auth_cookie(response) is None
+
     def test_missing_fields_are_named(self, factory, testapp):
         response = testapp.post_json("/login", {}, status=400)
 

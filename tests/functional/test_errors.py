@@ -90,6 +90,14 @@ class TestBadRequest:
         assert list(errors) == ["schedule_dts__gte"]
         assert "is not an ISO 8601 datetime" in errors["schedule_dts__gte"]
 
+    @pytest.mark.parametrize("name", ["project", "job", "worker"])
+    def test_a_nul_character_in_a_text_filter_is_refused(self, admin, name):
+        response = admin.get(f"{API}/{name}/?title=a%00b", status=400)
+
+        assert querystring_errors(response) == {
+            "title": "NUL characters are not allowed"
+        }
+
     @pytest.mark.parametrize(
         "name",
         [
