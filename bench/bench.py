@@ -388,7 +388,8 @@ def claim_statement(engine, worker_id: int, pool_id: int) -> str:
     captured = []
 
     def grab(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("UPDATE RUN"):
+        # The claim is the one UPDATE of the run table (after its CTE).
+        if "UPDATE RUN " in " ".join(statement.upper().split()):
             captured.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", grab)
