@@ -40,8 +40,12 @@ def run_migrations_online() -> None:
     settings = _settings()
     # A migration needs one connection. NullPool refuses the pool sizes that
     # production.ini gives the application, so they are left out here.
-    for key in ("sqlalchemy.pool_size", "sqlalchemy.max_overflow",
-                "sqlalchemy.pool_timeout", "sqlalchemy.pool_recycle"):
+    for key in (
+        "sqlalchemy.pool_size",
+        "sqlalchemy.max_overflow",
+        "sqlalchemy.pool_timeout",
+        "sqlalchemy.pool_recycle",
+    ):
         settings.pop(key, None)
     settings["sqlalchemy.poolclass"] = pool.NullPool
     engine = get_engine(settings)

@@ -108,9 +108,7 @@ def http_error(context, request):
     """Give any other HTTP error raised in a view the JSON error shape."""
     if context.content_type == "application/json" and context.body:
         return context
-    response = json_error(
-        type(context), context.explanation or context.title, name=""
-    )
+    response = json_error(type(context), context.explanation or context.title, name="")
     for header in ("Allow", "Location", "Retry-After", "Content-Range"):
         if header in context.headers:
             response.headers[header] = context.headers[header]

@@ -54,7 +54,10 @@ class Notifier:
             log.info("no recipients for notification %r", subject)
             return
         message = Message(
-            subject=f"[jobrunner] {subject}", sender=self.sender, recipients=to, body=body
+            subject=f"[jobrunner] {subject}",
+            sender=self.sender,
+            recipients=to,
+            body=body,
         )
         if self.transaction_manager is None:
             self._deliver(True, message)

@@ -23,7 +23,9 @@ def _as_bytes(value: str | bytes) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else value
 
 
-def signature(secret: str | bytes, method: str, full_path: str, body: bytes = b"") -> str:
+def signature(
+    secret: str | bytes, method: str, full_path: str, body: bytes = b""
+) -> str:
     """Return the hex HMAC-SHA1 of ``method + full_path + body`` under ``secret``."""
     message = _as_bytes(method.upper()) + _as_bytes(full_path) + _as_bytes(body)
     return hmac.new(_as_bytes(secret), message, hashlib.sha1).hexdigest()

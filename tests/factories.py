@@ -71,8 +71,12 @@ class Factory:
 
     def admin_key(self, **kw):
         n = next(self.counter)
-        values = {"title": f"admin {n}", "api_key": f"admin-key-{n}",
-                  "secret": f"admin-secret-{n}", "is_active": True}
+        values = {
+            "title": f"admin {n}",
+            "api_key": f"admin-key-{n}",
+            "secret": f"admin-secret-{n}",
+            "is_active": True,
+        }
         return self._save(AdminKey(**{**values, **kw}))
 
     def pool(self, **kw):
@@ -80,8 +84,11 @@ class Factory:
 
     def worker(self, pools=(), **kw):
         n = next(self.counter)
-        values = {"title": f"worker {n}", "api_key": f"worker-key-{n}",
-                  "secret": f"worker-secret-{n}"}
+        values = {
+            "title": f"worker {n}",
+            "api_key": f"worker-key-{n}",
+            "secret": f"worker-secret-{n}",
+        }
         return self._save(Worker(pools=list(pools), **{**values, **kw}))
 
     def project(self, pools=(), groups=(), **kw):
@@ -94,8 +101,10 @@ class Factory:
         )
 
     def template(self, project, **kw):
-        values = {"title": f"template-{next(self.counter)}",
-                  "body": "#!/bin/sh\n{{ content }}\n"}
+        values = {
+            "title": f"template-{next(self.counter)}",
+            "body": "#!/bin/sh\n{{ content }}\n",
+        }
         return self._save(JobTemplate(project=project, **{**values, **kw}))
 
     def job(self, template, pool, **kw):
@@ -135,17 +144,25 @@ class Factory:
         for side in ("a", "b"):
             group = self.group(name=f"group-{side}")
             pool = self.pool(title=f"pool-{side}")
-            worker = self.worker(pools=[pool], api_key=f"key-{side}",
-                                 secret=f"secret-{side}")
-            project = self.project(pools=[pool], groups=[group],
-                                   title=f"project-{side}")
+            worker = self.worker(
+                pools=[pool], api_key=f"key-{side}", secret=f"secret-{side}"
+            )
+            project = self.project(
+                pools=[pool], groups=[group], title=f"project-{side}"
+            )
             template = self.template(project, title=f"template-{side}")
             job = self.job(template, pool, title=f"job-{side}")
             run = self.run(job, "completed_successful", worker=worker)
             world[side] = {
-                "group": group, "pool": pool, "worker": worker, "project": project,
-                "template": template, "job": job, "run": run,
-                "run_log": self.run_log(run), "exclude": self.exclude(job),
+                "group": group,
+                "pool": pool,
+                "worker": worker,
+                "project": project,
+                "template": template,
+                "job": job,
+                "run": run,
+                "run_log": self.run_log(run),
+                "exclude": self.exclude(job),
                 "kill_request": self.kill_request(run),
                 "user": self.user(username=f"user-{side}", groups=[group]),
             }

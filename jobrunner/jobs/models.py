@@ -24,7 +24,9 @@ from jobrunner.db import Base, UTCDateTime, Versioned, utcnow
 project_viewer_group = Table(
     "project_viewer_group",
     Base.metadata,
-    Column("project_id", ForeignKey("project.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "project_id", ForeignKey("project.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column(
         "group_id",
         ForeignKey("account_group.id", ondelete="CASCADE"),
@@ -36,7 +38,9 @@ project_viewer_group = Table(
 project_worker_pool = Table(
     "project_worker_pool",
     Base.metadata,
-    Column("project_id", ForeignKey("project.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "project_id", ForeignKey("project.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column(
         "worker_pool_id",
         ForeignKey("worker_pool.id", ondelete="CASCADE"),
@@ -63,9 +67,7 @@ class Project(Versioned, Base):
     worker_pools = relationship(
         "WorkerPool", secondary=project_worker_pool, order_by="WorkerPool.id"
     )
-    job_templates: Mapped[list["JobTemplate"]] = relationship(
-        back_populates="project"
-    )
+    job_templates: Mapped[list["JobTemplate"]] = relationship(back_populates="project")
 
 
 class JobTemplate(Versioned, Base):
@@ -106,7 +108,9 @@ class Job(Versioned, Base):
     job_template_id: Mapped[int] = mapped_column(
         ForeignKey("job_template.id"), index=True
     )
-    worker_pool_id: Mapped[int] = mapped_column(ForeignKey("worker_pool.id"), index=True)
+    worker_pool_id: Mapped[int] = mapped_column(
+        ForeignKey("worker_pool.id"), index=True
+    )
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("job.id"), index=True, nullable=True
     )
@@ -231,9 +235,7 @@ class Run(Base):
 
     job: Mapped[Job] = relationship()
     worker = relationship("Worker")
-    run_log: Mapped["RunLog | None"] = relationship(
-        back_populates="run", uselist=False
-    )
+    run_log: Mapped["RunLog | None"] = relationship(back_populates="run", uselist=False)
 
 
 class RunLog(Base):

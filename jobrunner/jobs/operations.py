@@ -193,7 +193,9 @@ def schedule_next(
             excludes=excludes_of(job),
         )
     except scheduling.ScheduleError as error:
-        log.warning("job %s (%s) could not be rescheduled: %s", job.id, job.title, error)
+        log.warning(
+            "job %s (%s) could not be rescheduled: %s", job.id, job.title, error
+        )
         lc.notifier.send(
             f"Job {job.title!r} could not be rescheduled",
             f"The job {job.title!r} (id {job.id}) has no next run: {error}.\n"
@@ -381,9 +383,7 @@ def _same_report(lc: Lifecycle, run: Run, changes: dict) -> bool:
     return True
 
 
-def report(
-    lc: Lifecycle, run: Run, changes: dict, worker_id: int | None
-) -> Run:
+def report(lc: Lifecycle, run: Run, changes: dict, worker_id: int | None) -> Run:
     """Apply a worker's report to a locked run, rescheduling when it returns.
 
     ``worker_id`` is the reporting worker, or None for an admin key.
@@ -518,8 +518,12 @@ def finish(lc: Lifecycle, run: Run, job: Job | None = None) -> None:
         limit = job.disable_enqueue_after_fails
         if limit and job.fail_times >= limit and job.enqueue_is_enabled:
             job.enqueue_is_enabled = False
-            log.warning("job %s (%s) disabled after %s failures", job.id, job.title,
-                        job.fail_times)
+            log.warning(
+                "job %s (%s) disabled after %s failures",
+                job.id,
+                job.title,
+                job.fail_times,
+            )
             lc.notifier.send(
                 f"Job {job.title!r} disabled after {job.fail_times} failures",
                 f"The job {job.title!r} (id {job.id}) failed {job.fail_times} times "
@@ -534,8 +538,9 @@ def finish(lc: Lifecycle, run: Run, job: Job | None = None) -> None:
     if run.schedule_children and (success or job.schedule_children_on_error):
         for child in job.children:
             create_manual_run(lc, child)
-            log.info("job %s (%s) started by its parent %s", child.id, child.title,
-                     job.id)
+            log.info(
+                "job %s (%s) started by its parent %s", child.id, child.title, job.id
+            )
 
 
 def _notify_failed_run(lc: Lifecycle, job: Job, run: Run) -> None:

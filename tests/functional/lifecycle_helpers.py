@@ -34,10 +34,15 @@ def iso(value: datetime.datetime) -> str:
 
 
 def patch(signer, run_id, status=202, **values):
-    body = json.dumps({k: iso(v) if isinstance(v, datetime.datetime) else v
-                       for k, v in values.items()})
-    return signer.request("PATCH", f"/api/job_runner/v1/run/{run_id}/", body,
-                          status=status)
+    body = json.dumps(
+        {
+            k: iso(v) if isinstance(v, datetime.datetime) else v
+            for k, v in values.items()
+        }
+    )
+    return signer.request(
+        "PATCH", f"/api/job_runner/v1/run/{run_id}/", body, status=status
+    )
 
 
 def post(signer, path, status=None, **values):

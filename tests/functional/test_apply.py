@@ -25,8 +25,9 @@ def ini(app_settings, tmp_path):
 
 def run_apply(ini, *arguments, stdin=""):
     out = io.StringIO()
-    status = admin.main([ini, "apply", *arguments], stdin=io.StringIO(stdin),
-                        stdout=out)
+    status = admin.main(
+        [ini, "apply", *arguments], stdin=io.StringIO(stdin), stdout=out
+    )
     return status, out.getvalue().splitlines()
 
 
@@ -51,9 +52,7 @@ def test_the_example_applies_and_a_second_run_changes_nothing(ini, dbsession):
 def test_a_change_in_the_file_updates_only_what_changed(ini, dbsession, tmp_path):
     run_apply(ini, str(EXAMPLE))
     changed = tmp_path / "changed.yaml"
-    changed.write_text(
-        EXAMPLE.read_text().replace('"0 2 * * *"', '"30 3 * * *"')
-    )
+    changed.write_text(EXAMPLE.read_text().replace('"0 2 * * *"', '"30 3 * * *"'))
 
     status, lines = run_apply(ini, str(changed))
 
@@ -78,9 +77,12 @@ def test_dry_run_prints_the_plan_and_changes_nothing(ini, dbsession):
         ("projects: [{title: x, worker_pools: [nope]}]", "no worker pool"),
         ("projects: 5", "must be a list"),
         ("pools: []", "unknown top-level keys"),
-        ("worker_pools: [{title: p}]\nprojects: [{title: x, worker_pools: [p], "
-         "job_templates: [{title: t, jobs: [{title: j, worker_pool: p, "
-         "cron_expression: 'every day'}]}]}]", "cron_expression"),
+        (
+            "worker_pools: [{title: p}]\nprojects: [{title: x, worker_pools: [p], "
+            "job_templates: [{title: t, jobs: [{title: j, worker_pool: p, "
+            "cron_expression: 'every day'}]}]}]",
+            "cron_expression",
+        ),
         ("{{{", "not valid YAML"),
     ],
 )

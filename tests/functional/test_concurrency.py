@@ -36,7 +36,9 @@ class Client:
     def request(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else b""
         prepared = requests.Request(
-            method, self.base_url + path, data=data,
+            method,
+            self.base_url + path,
+            data=data,
             headers={"Content-Type": "application/json"},
         ).prepare()
         prepared.headers["Authorization"] = signing.authorization_header(
@@ -55,8 +57,15 @@ def crowd(factory, dbsession):
     due = utcnow() - datetime.timedelta(minutes=1)
     dbsession.execute(
         insert(Run),
-        [{"job_id": job.id, "schedule_dts": due, "is_manual": True,
-          "schedule_children": True} for _ in range(RUNS)],
+        [
+            {
+                "job_id": job.id,
+                "schedule_dts": due,
+                "is_manual": True,
+                "schedule_children": True,
+            }
+            for _ in range(RUNS)
+        ],
     )
     dbsession.commit()
     return {"pool": pool, "workers": workers, "template": template, "job": job}
@@ -77,9 +86,7 @@ def _assert_each_run_claimed_once(dbsession, claims):
         assert all(owners[run_id] == worker_id for run_id in ids)
 
 
-def test_the_claim_endpoint_never_hands_a_run_out_twice(
-    crowd, live_server, dbsession
-):
+def test_the_claim_endpoint_never_hands_a_run_out_twice(crowd, live_server, dbsession):
     def work(worker):
         client = Client(live_server, worker)
         ids = []
@@ -127,14 +134,17 @@ def test_concurrent_duplicate_returns_reschedule_exactly_once(
     pool = factory.pool()
     worker = factory.worker(pools=[pool])
     template = factory.template(factory.project(pools=[pool]))
-    job = factory.job(template, pool, reschedule_interval=1,
-                      reschedule_interval_type="HOUR")
-    (run,) = schedule_first_run(dbsession, job, utcnow() - datetime.timedelta(
-        minutes=1))
+    job = factory.job(
+        template, pool, reschedule_interval=1, reschedule_interval_type="HOUR"
+    )
+    (run,) = schedule_first_run(
+        dbsession, job, utcnow() - datetime.timedelta(minutes=1)
+    )
     client = Client(live_server, worker)
     now = utcnow().isoformat()
-    client.request("PATCH", f"{API}/run/{run.id}/",
-                   {"enqueue_dts": now, "start_dts": now})
+    client.request(
+        "PATCH", f"{API}/run/{run.id}/", {"enqueue_dts": now, "start_dts": now}
+    )
     report = {"return_dts": now, "return_success": True, "return_log": "ok"}
 
     statuses = _run_in_threads(
@@ -152,10 +162,14 @@ def test_concurrent_sibling_returns_reschedule_exactly_once(
     pool = factory.pool()
     workers = [factory.worker(pools=[pool]) for _ in range(WORKERS)]
     template = factory.template(factory.project(pools=[pool]))
-    job = factory.job(template, pool, reschedule_interval=1,
-                      reschedule_interval_type="HOUR", run_on_all_workers=True)
-    runs = schedule_first_run(dbsession, job, utcnow() - datetime.timedelta(
-        minutes=1))
+    job = factory.job(
+        template,
+        pool,
+        reschedule_interval=1,
+        reschedule_interval_type="HOUR",
+        run_on_all_workers=True,
+    )
+    runs = schedule_first_run(dbsession, job, utcnow() - datetime.timedelta(minutes=1))
     run_of = {r.worker_id: r.id for r in runs}
     schedule_id = runs[0].schedule_id
 
@@ -163,9 +177,14 @@ def test_concurrent_sibling_returns_reschedule_exactly_once(
         client = Client(live_server, worker)
         now = utcnow().isoformat()
         return client.request(
-            "PATCH", f"{API}/run/{run_of[worker.id]}/",
-            {"enqueue_dts": now, "start_dts": now, "return_dts": now,
-             "return_success": True},
+            "PATCH",
+            f"{API}/run/{run_of[worker.id]}/",
+            {
+                "enqueue_dts": now,
+                "start_dts": now,
+                "return_dts": now,
+                "return_success": True,
+            },
         ).status_code
 
     statuses = _run_in_threads(finish, workers)

@@ -31,16 +31,22 @@ def setup(factory):
     silent = factory.worker(pools=[pool], ping_response_dts=utcnow() - LONG_AGO)
     alive = factory.worker(pools=[pool], ping_response_dts=utcnow())
     template = factory.template(factory.project(pools=[pool]))
-    job = factory.job(template, pool, reschedule_interval=1,
-                      reschedule_interval_type="HOUR")
+    job = factory.job(
+        template, pool, reschedule_interval=1, reschedule_interval_type="HOUR"
+    )
     return {"pool": pool, "silent": silent, "alive": alive, "job": job}
 
 
 def _active_run(factory, job, worker, claimed_ago=LONG_AGO, **kw):
-    return factory.run(job, "started", worker=worker,
-                       schedule_dts=utcnow() - claimed_ago,
-                       enqueue_dts=utcnow() - claimed_ago,
-                       start_dts=utcnow() - claimed_ago, **kw)
+    return factory.run(
+        job,
+        "started",
+        worker=worker,
+        schedule_dts=utcnow() - claimed_ago,
+        enqueue_dts=utcnow() - claimed_ago,
+        start_dts=utcnow() - claimed_ago,
+        **kw,
+    )
 
 
 def test_a_silent_workers_run_is_failed_and_the_job_rescheduled(
@@ -67,8 +73,13 @@ def test_runs_of_responsive_workers_and_fresh_claims_are_left_alone(
     setup, factory, dbsession, monitor
 ):
     busy = _active_run(factory, setup["job"], setup["alive"], is_manual=True)
-    fresh = _active_run(factory, setup["job"], setup["silent"], is_manual=True,
-                        claimed_ago=datetime.timedelta(seconds=5))
+    fresh = _active_run(
+        factory,
+        setup["job"],
+        setup["silent"],
+        is_manual=True,
+        claimed_ago=datetime.timedelta(seconds=5),
+    )
 
     result = monitor.run_once()
 
@@ -114,8 +125,10 @@ def test_a_pool_is_reported_again_after_it_recovered_and_fell_silent(
 def test_concurrent_monitors_fail_each_run_once(
     setup, factory, dbsession, app_settings
 ):
-    runs = [_active_run(factory, setup["job"], setup["silent"], is_manual=True)
-            for _ in range(30)]
+    runs = [
+        _active_run(factory, setup["job"], setup["silent"], is_manual=True)
+        for _ in range(30)
+    ]
     monitors = [
         monitor_script.Monitor({**app_settings, "monitor.ping_interval": "10"})
         for _ in range(3)

@@ -46,15 +46,23 @@ def job_factory(factory):
 
 
 def complete(dbsession, outbox, job, scheduled: str, returned: str) -> list[Run]:
-    """Run ``job`` once at ``scheduled``, return it at ``returned``; list what is next."""
-    run = Run(job_id=job.id, schedule_dts=at(scheduled), enqueue_dts=at(scheduled),
-              start_dts=at(scheduled))
+    """Run ``job`` at ``scheduled``, return it at ``returned``; list what is next."""
+    run = Run(
+        job_id=job.id,
+        schedule_dts=at(scheduled),
+        enqueue_dts=at(scheduled),
+        start_dts=at(scheduled),
+    )
     dbsession.add(run)
     dbsession.commit()
-    lc = operations.Lifecycle(dbsession=dbsession, now=at(returned),
-                              notifier=Notifier(outbox, "jobrunner@localhost", []))
-    operations.report(lc, run, {"return_dts": at(returned), "return_success": True},
-                      worker_id=None)
+    lc = operations.Lifecycle(
+        dbsession=dbsession,
+        now=at(returned),
+        notifier=Notifier(outbox, "jobrunner@localhost", []),
+    )
+    operations.report(
+        lc, run, {"return_dts": at(returned), "return_success": True}, worker_id=None
+    )
     dbsession.commit()
     return (
         dbsession.query(Run)
@@ -78,8 +86,13 @@ def test_a_daily_cron_job_stays_at_ten_local_across_dst(
 ):
     job = job_factory(cron_expression="0 10 * * *", timezone="Europe/Amsterdam")
 
-    (next_run,) = complete(dbsession, outbox, job, scheduled,
-                           returned=scheduled.replace("10:00:00", "10:00:30"))
+    (next_run,) = complete(
+        dbsession,
+        outbox,
+        job,
+        scheduled,
+        returned=scheduled.replace("10:00:00", "10:00:30"),
+    )
 
     assert next_run.schedule_dts == at(expected)
 
@@ -87,12 +100,16 @@ def test_a_daily_cron_job_stays_at_ten_local_across_dst(
 def test_a_daily_interval_job_stays_at_ten_local_across_dst(
     dbsession, outbox, job_factory
 ):
-    job = job_factory(reschedule_interval=1, reschedule_interval_type="DAY",
-                      timezone="Europe/Amsterdam",
-                      schedule_anchor_dts=at("2024-03-01T10:00:00+01:00"))
+    job = job_factory(
+        reschedule_interval=1,
+        reschedule_interval_type="DAY",
+        timezone="Europe/Amsterdam",
+        schedule_anchor_dts=at("2024-03-01T10:00:00+01:00"),
+    )
 
-    (next_run,) = complete(dbsession, outbox, job, "2024-03-30T10:00:00+01:00",
-                           "2024-03-30T10:05:00+01:00")
+    (next_run,) = complete(
+        dbsession, outbox, job, "2024-03-30T10:00:00+01:00", "2024-03-30T10:05:00+01:00"
+    )
 
     assert next_run.schedule_dts == at("2024-03-31T10:00:00+02:00")
 
@@ -102,8 +119,9 @@ def test_a_job_that_runs_at_a_time_skipped_by_spring_forward_runs_once_later(
 ):
     job = job_factory(cron_expression="30 2 * * *", timezone="Europe/Amsterdam")
 
-    (next_run,) = complete(dbsession, outbox, job, "2024-03-30T02:30:00+01:00",
-                           "2024-03-30T02:31:00+01:00")
+    (next_run,) = complete(
+        dbsession, outbox, job, "2024-03-30T02:30:00+01:00", "2024-03-30T02:31:00+01:00"
+    )
 
     assert next_run.schedule_dts == at("2024-03-31T03:30:00+02:00")
 
@@ -111,37 +129,50 @@ def test_a_job_that_runs_at_a_time_skipped_by_spring_forward_runs_once_later(
 def test_a_monthly_job_on_the_31st_comes_back_to_the_31st(
     dbsession, outbox, job_factory
 ):
-    job = job_factory(reschedule_interval=1, reschedule_interval_type="MONTH",
-                      schedule_anchor_dts=at("2024-01-31T06:00:00+00:00"))
+    job = job_factory(
+        reschedule_interval=1,
+        reschedule_interval_type="MONTH",
+        schedule_anchor_dts=at("2024-01-31T06:00:00+00:00"),
+    )
 
-    (february,) = complete(dbsession, outbox, job, "2024-01-31T06:00:00+00:00",
-                           "2024-01-31T06:01:00+00:00")
+    (february,) = complete(
+        dbsession, outbox, job, "2024-01-31T06:00:00+00:00", "2024-01-31T06:01:00+00:00"
+    )
     february_dts = february.schedule_dts
     dbsession.delete(february)
     dbsession.commit()
-    (march,) = complete(dbsession, outbox, job, "2024-02-29T06:00:00+00:00",
-                        "2024-02-29T06:01:00+00:00")
+    (march,) = complete(
+        dbsession, outbox, job, "2024-02-29T06:00:00+00:00", "2024-02-29T06:01:00+00:00"
+    )
 
     assert february_dts == at("2024-02-29T06:00:00+00:00")
     assert march.schedule_dts == at("2024-03-31T06:00:00+00:00")
 
 
 def test_a_late_return_does_not_create_a_backlog(dbsession, outbox, job_factory):
-    job = job_factory(reschedule_interval=10, reschedule_interval_type="MINUTE",
-                      schedule_anchor_dts=at("2024-05-01T00:00:00+00:00"))
+    job = job_factory(
+        reschedule_interval=10,
+        reschedule_interval_type="MINUTE",
+        schedule_anchor_dts=at("2024-05-01T00:00:00+00:00"),
+    )
 
-    (next_run,) = complete(dbsession, outbox, job, "2024-05-01T00:00:00+00:00",
-                           "2024-05-01T00:37:00+00:00")
+    (next_run,) = complete(
+        dbsession, outbox, job, "2024-05-01T00:00:00+00:00", "2024-05-01T00:37:00+00:00"
+    )
 
     assert next_run.schedule_dts == at("2024-05-01T00:40:00+00:00")
 
 
 def test_after_complete_counts_from_the_return(dbsession, outbox, job_factory):
-    job = job_factory(reschedule_interval=10, reschedule_interval_type="MINUTE",
-                      reschedule_type="AFTER_COMPLETE_DTS")
+    job = job_factory(
+        reschedule_interval=10,
+        reschedule_interval_type="MINUTE",
+        reschedule_type="AFTER_COMPLETE_DTS",
+    )
 
-    (next_run,) = complete(dbsession, outbox, job, "2024-05-01T00:00:00+00:00",
-                           "2024-05-01T00:07:00+00:00")
+    (next_run,) = complete(
+        dbsession, outbox, job, "2024-05-01T00:00:00+00:00", "2024-05-01T00:07:00+00:00"
+    )
 
     assert next_run.schedule_dts == at("2024-05-01T00:17:00+00:00")
 
@@ -150,11 +181,11 @@ def test_exclude_windows_push_the_next_run_past_them(
     dbsession, outbox, job_factory, factory
 ):
     job = job_factory(cron_expression="0 * * * *", timezone="Europe/Amsterdam")
-    factory.exclude(job, start_time=datetime.time(12, 0),
-                    end_time=datetime.time(14, 0))
+    factory.exclude(job, start_time=datetime.time(12, 0), end_time=datetime.time(14, 0))
 
-    (next_run,) = complete(dbsession, outbox, job, "2024-05-01T11:00:00+02:00",
-                           "2024-05-01T11:10:00+02:00")
+    (next_run,) = complete(
+        dbsession, outbox, job, "2024-05-01T11:00:00+02:00", "2024-05-01T11:10:00+02:00"
+    )
 
     assert next_run.schedule_dts == at("2024-05-01T14:00:00+02:00")
 
@@ -162,15 +193,19 @@ def test_exclude_windows_push_the_next_run_past_them(
 def test_a_job_excluded_all_day_is_not_rescheduled_and_people_are_told(
     dbsession, outbox, job_factory, factory
 ):
-    job = job_factory(cron_expression="0 * * * *",
-                      notification_addresses=["owner@example.com"])
-    factory.exclude(job, start_time=datetime.time(0, 0),
-                    end_time=datetime.time(0, 0, 0))
-    factory.exclude(job, start_time=datetime.time(0, 0),
-                    end_time=datetime.time(23, 59, 59))
+    job = job_factory(
+        cron_expression="0 * * * *", notification_addresses=["owner@example.com"]
+    )
+    factory.exclude(
+        job, start_time=datetime.time(0, 0), end_time=datetime.time(0, 0, 0)
+    )
+    factory.exclude(
+        job, start_time=datetime.time(0, 0), end_time=datetime.time(23, 59, 59)
+    )
 
-    pending = complete(dbsession, outbox, job, "2024-05-01T11:00:00+00:00",
-                       "2024-05-01T11:10:00+00:00")
+    pending = complete(
+        dbsession, outbox, job, "2024-05-01T11:00:00+00:00", "2024-05-01T11:10:00+00:00"
+    )
 
     assert pending == []
     (message,) = outbox.messages

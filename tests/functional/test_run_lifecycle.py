@@ -32,13 +32,20 @@ def setup(factory, dbsession):
         reschedule_interval_type="MINUTE",
         reschedule_type="AFTER_SCHEDULE_DTS",
     )
-    return {"pool": pool, "worker": worker, "other": other, "project": project,
-            "template": template, "job": job}
+    return {
+        "pool": pool,
+        "worker": worker,
+        "other": other,
+        "project": project,
+        "template": template,
+        "job": job,
+    }
 
 
 def _due_run(dbsession, job):
-    run = schedule_first_run(dbsession, job, now=utcnow() - datetime.timedelta(
-        minutes=1))[0]
+    run = schedule_first_run(
+        dbsession, job, now=utcnow() - datetime.timedelta(minutes=1)
+    )[0]
     return run
 
 
@@ -56,8 +63,13 @@ class TestSeedEraProtocol:
         ).json["objects"]
         enqueued = patch(worker, run.id, enqueue_dts=now)
         started = patch(worker, run.id, start_dts=now + SECOND, pid=1234)
-        returned = patch(worker, run.id, return_dts=now + 2 * SECOND,
-                         return_success=True, return_log="all good\n")
+        returned = patch(
+            worker,
+            run.id,
+            return_dts=now + 2 * SECOND,
+            return_success=True,
+            return_log="all good\n",
+        )
 
         assert [r["id"] for r in listed] == [run.id]
         assert enqueued.json["state"] == "in_queue"
@@ -76,8 +88,9 @@ class TestSeedEraProtocol:
         now = utcnow()
         patch(sign(setup["worker"]), run.id, enqueue_dts=now)
 
-        response = patch(sign(setup["other"]), run.id, status=409,
-                         enqueue_dts=now + SECOND)
+        response = patch(
+            sign(setup["other"]), run.id, status=409, enqueue_dts=now + SECOND
+        )
 
         assert response.json["status"] == "error"
         dbsession.expire_all()
@@ -111,8 +124,11 @@ class TestSeedEraProtocol:
         worker = sign(setup["worker"])
         now = utcnow()
         patch(worker, run.id, enqueue_dts=now, start_dts=now)
-        report = {"return_dts": now + SECOND, "return_success": False,
-                  "return_log": "boom"}
+        report = {
+            "return_dts": now + SECOND,
+            "return_success": False,
+            "return_log": "boom",
+        }
 
         patch(worker, run.id, **report)
         patch(worker, run.id, **report)
@@ -127,8 +143,14 @@ class TestSeedEraProtocol:
         run = _due_run(dbsession, setup["job"])
         worker = sign(setup["worker"])
         now = utcnow()
-        patch(worker, run.id, enqueue_dts=now, start_dts=now, return_dts=now,
-              return_success=True)
+        patch(
+            worker,
+            run.id,
+            enqueue_dts=now,
+            start_dts=now,
+            return_dts=now,
+            return_success=True,
+        )
 
         response = patch(worker, run.id, status=409, return_success=False)
 
@@ -159,10 +181,14 @@ class TestReportValidation:
     ):
         run = _due_run(dbsession, setup["job"])
         now = utcnow()
-        times = {"NOW": now, "BEFORE": now - datetime.timedelta(minutes=1),
-                 "FUTURE": now + datetime.timedelta(days=2)}
-        values = {k: times.get(v, v) if isinstance(v, str) else v
-                  for k, v in values.items()}
+        times = {
+            "NOW": now,
+            "BEFORE": now - datetime.timedelta(minutes=1),
+            "FUTURE": now + datetime.timedelta(days=2),
+        }
+        values = {
+            k: times.get(v, v) if isinstance(v, str) else v for k, v in values.items()
+        }
 
         response = patch(sign(setup["worker"]), run.id, status=400, **values)
 
@@ -237,8 +263,9 @@ class TestClaimEndpoint:
         assert again == []
 
     def test_runs_not_yet_due_are_not_claimed(self, setup, dbsession, sign):
-        schedule_first_run(dbsession, setup["job"],
-                           now=utcnow() + datetime.timedelta(hours=1))
+        schedule_first_run(
+            dbsession, setup["job"], now=utcnow() + datetime.timedelta(hours=1)
+        )
 
         claimed = post(sign(setup["worker"]), f"{API}/run/claim/").json["objects"]
 
@@ -249,8 +276,10 @@ class TestClaimEndpoint:
     ):
         jobs = [factory.job(setup["template"], setup["pool"]) for _ in range(4)]
         base = utcnow() - datetime.timedelta(minutes=10)
-        runs = [factory.run(job, schedule_dts=base + i * SECOND)
-                for i, job in enumerate(jobs)]
+        runs = [
+            factory.run(job, schedule_dts=base + i * SECOND)
+            for i, job in enumerate(jobs)
+        ]
 
         claimed = post(sign(setup["worker"]), f"{API}/run/claim/", limit=3)
 
@@ -259,8 +288,9 @@ class TestClaimEndpoint:
     def test_long_polling_hands_out_a_run_that_becomes_due_while_waiting(
         self, setup, dbsession, sign
     ):
-        (run,) = schedule_first_run(dbsession, setup["job"],
-                                    now=utcnow() + datetime.timedelta(seconds=1))
+        (run,) = schedule_first_run(
+            dbsession, setup["job"], now=utcnow() + datetime.timedelta(seconds=1)
+        )
 
         claimed = post(sign(setup["worker"]), f"{API}/run/claim/", wait=10)
 
@@ -272,8 +302,15 @@ class TestClaimEndpoint:
         assert claimed.json == {"meta": {"count": 0}, "objects": []}
 
     @pytest.mark.parametrize(
-        "body", [{"limit": 0}, {"limit": 101}, {"wait": -1}, {"wait": 31},
-                 {"limit": "x"}, {"color": "red"}]
+        "body",
+        [
+            {"limit": 0},
+            {"limit": 101},
+            {"wait": -1},
+            {"wait": 31},
+            {"limit": "x"},
+            {"color": "red"},
+        ],
     )
     def test_bad_claims_are_refused(self, setup, sign, body):
         post(sign(setup["worker"]), f"{API}/run/claim/", status=400, **body)

@@ -26,17 +26,32 @@ def setup(factory):
     project = factory.project(pools=[pool], notification_addresses=["p@example.com"])
     template = factory.template(project, notification_addresses=["t@example.com"])
     job = factory.job(
-        template, pool, reschedule_interval=1, reschedule_interval_type="HOUR",
+        template,
+        pool,
+        reschedule_interval=1,
+        reschedule_interval_type="HOUR",
         notification_addresses=["job@example.com"],
     )
-    return {"pool": pool, "workers": workers, "project": project,
-            "template": template, "job": job}
+    return {
+        "pool": pool,
+        "workers": workers,
+        "project": project,
+        "template": template,
+        "job": job,
+    }
 
 
 def run_to_end(signer, run_id, success=True, log="done\n"):
     now = utcnow()
-    return patch(signer, run_id, enqueue_dts=now, start_dts=now, return_dts=now,
-                 return_success=success, return_log=log)
+    return patch(
+        signer,
+        run_id,
+        enqueue_dts=now,
+        start_dts=now,
+        return_dts=now,
+        return_success=success,
+        return_log=log,
+    )
 
 
 class TestRunOnAllWorkers:
@@ -92,8 +107,11 @@ class TestRunOnAllWorkers:
         first_schedule = runs[0].schedule_id
 
         def next_runs():
-            return [r for r in pending_runs(dbsession, setup["job"])
-                    if r.schedule_id != first_schedule]
+            return [
+                r
+                for r in pending_runs(dbsession, setup["job"])
+                if r.schedule_id != first_schedule
+            ]
 
         run_to_end(sign(first), by_worker[first.id].id)
         after_first = next_runs()
@@ -108,8 +126,9 @@ class TestRunOnAllWorkers:
 class TestChains:
     @pytest.fixture
     def child(self, setup, factory):
-        return factory.job(setup["template"], setup["pool"],
-                           parent_id=setup["job"].id, title="child")
+        return factory.job(
+            setup["template"], setup["pool"], parent_id=setup["job"].id, title="child"
+        )
 
     def test_a_successful_run_starts_the_children_now(
         self, setup, child, dbsession, sign
@@ -146,8 +165,13 @@ class TestChains:
         self, setup, child, dbsession, sign
     ):
         signer = sign(setup["workers"][0])
-        manual = post(signer, f"{API}/run/", status=201,
-                      job=setup["job"].id, schedule_children=False).json
+        manual = post(
+            signer,
+            f"{API}/run/",
+            status=201,
+            job=setup["job"].id,
+            schedule_children=False,
+        ).json
 
         run_to_end(signer, manual["id"], success=True)
 
@@ -160,15 +184,24 @@ class TestFailures:
     ):
         (run,) = schedule_first_run(dbsession, setup["job"], utcnow() - EARLIER)
 
-        run_to_end(sign(setup["workers"][0]), run.id, success=False,
-                   log="Traceback: disk full\n")
+        run_to_end(
+            sign(setup["workers"][0]),
+            run.id,
+            success=False,
+            log="Traceback: disk full\n",
+        )
 
         (mail,) = mailbox()
         assert "failed" in mail["Subject"]
         assert setup["job"].title in mail["Subject"]
         recipients = {a.strip() for a in mail["To"].split(",")}
-        assert recipients == {"job@example.com", "t@example.com", "p@example.com",
-                              "pool@example.com", "ops@example.com"}
+        assert recipients == {
+            "job@example.com",
+            "t@example.com",
+            "p@example.com",
+            "pool@example.com",
+            "ops@example.com",
+        }
         assert "disk full" in mail.get_payload(decode=True).decode()
 
     def test_a_successful_run_sends_no_mail(self, setup, dbsession, sign, mailbox):
@@ -212,8 +245,9 @@ class TestManualRuns:
     def test_a_manual_run_is_due_now_and_leaves_the_schedule_alone(
         self, setup, dbsession, sign
     ):
-        (scheduled,) = schedule_first_run(dbsession, setup["job"],
-                                          utcnow() + datetime.timedelta(hours=1))
+        (scheduled,) = schedule_first_run(
+            dbsession, setup["job"], utcnow() + datetime.timedelta(hours=1)
+        )
         signer = sign(setup["workers"][0])
 
         created = post(signer, f"{API}/run/", status=201, job=setup["job"].id)
@@ -224,8 +258,12 @@ class TestManualRuns:
         assert [r.id for r in pending_runs(dbsession, setup["job"])] == [scheduled.id]
 
     def test_a_job_given_by_uri_works_too(self, setup, sign):
-        created = post(sign(setup["workers"][0]), f"{API}/run/", status=201,
-                       job=f"{API}/job/{setup['job'].id}/")
+        created = post(
+            sign(setup["workers"][0]),
+            f"{API}/run/",
+            status=201,
+            job=f"{API}/job/{setup['job'].id}/",
+        )
 
         assert created.json["job"] == f"{API}/job/{setup['job'].id}/"
 
@@ -246,8 +284,13 @@ class TestLogAppends:
         return run, signer
 
     def append(self, signer, run_id, offset, content, status=202):
-        return post(signer, f"{API}/run/{run_id}/log/", status=status,
-                    offset=offset, content=content)
+        return post(
+            signer,
+            f"{API}/run/{run_id}/log/",
+            status=status,
+            offset=offset,
+            content=content,
+        )
 
     def test_appends_at_the_right_offset_build_the_log(self, started, dbsession):
         run, signer = started
@@ -328,8 +371,10 @@ class TestKillRequests:
         created = post(admin, f"{API}/kill_request/", status=201, run=run.id)
         pending = worker.get(f"{API}/kill_request/?execute_dts__isnull=true")
         done = worker.request(
-            "PATCH", f"{API}/kill_request/{created.json['id']}/",
-            f'{{"execute_dts": "{utcnow().isoformat()}"}}', status=202,
+            "PATCH",
+            f"{API}/kill_request/{created.json['id']}/",
+            f'{{"execute_dts": "{utcnow().isoformat()}"}}',
+            status=202,
         )
 
         assert [k["id"] for k in pending.json["objects"]] == [created.json["id"]]
@@ -356,7 +401,8 @@ class TestHeartbeat:
         now = utcnow().replace(microsecond=0)
 
         response = sign(worker).request(
-            "PATCH", f"{API}/worker/{worker.id}/",
+            "PATCH",
+            f"{API}/worker/{worker.id}/",
             f'{{"ping_response_dts": "{now.isoformat()}", "worker_version": "1.2",'
             ' "concurrent_jobs": 3}',
             status=202,
@@ -370,13 +416,15 @@ class TestHeartbeat:
     def test_a_worker_cannot_speak_for_another(self, setup, sign):
         first, second = setup["workers"]
 
-        sign(first).request("PATCH", f"{API}/worker/{second.id}/",
-                            '{"worker_version": "x"}', status=403)
+        sign(first).request(
+            "PATCH", f"{API}/worker/{second.id}/", '{"worker_version": "x"}', status=403
+        )
 
     def test_unknown_fields_are_refused(self, setup, sign):
         worker = setup["workers"][0]
 
-        response = sign(worker).request("PATCH", f"{API}/worker/{worker.id}/",
-                                        '{"secret": "x"}', status=400)
+        response = sign(worker).request(
+            "PATCH", f"{API}/worker/{worker.id}/", '{"secret": "x"}', status=400
+        )
 
         assert response.json["errors"][0]["name"] == "secret"
