@@ -7,6 +7,7 @@ requires = [
     "colander",
     "cornice",
     "croniter",
+    "gunicorn>=25.1",
     "plaster_pastedeploy",
     "prometheus_client",
     "psycopg[binary]",

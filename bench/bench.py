@@ -314,21 +314,36 @@ def schedule_latency_runs(engine, job_id: int, count: int, spacing: float) -> No
 # -- the application server ----------------------------------------------------------
 
 
+def describe_server(ini: str) -> str:
+    """Name the server section's server, processes and threads."""
+
+    def setting(name: str, default: str) -> str:
+        found = re.search(rf"(?m)^{name} = (.+)$", ini)
+        return found.group(1).strip() if found else default
+
+    threads = setting("threads", "1")
+    if "egg:gunicorn" in ini:
+        workers = setting("workers", "1")
+        return f"gunicorn, {workers} processes of {threads} threads"
+    return f"waitress, 1 process of {threads} threads"
+
+
 class Server:
     """pserve of production.ini, on a free loopback port, with its environment."""
 
     def __init__(self, database_url: str, folder: Path, name: str):
         self.port = free_port()
         production = (ROOT / "production.ini").read_text()
+        # Keep production.ini's server settings; only the address changes.
         ini, count = re.subn(
-            r"(?m)^listen = .*$", f"listen = 127.0.0.1:{self.port}", production
+            r"(?m)^(listen|bind) = .*$", rf"\1 = 127.0.0.1:{self.port}", production
         )
-        assert count == 1, "production.ini has no single listen line"
+        assert count == 1, "production.ini has no single listen or bind line"
         # Keep production.ini's other settings; only the folder it names moves.
         ini = ini.replace("%(here)s", str(ROOT))
         config = folder / f"bench-{name}.ini"
         config.write_text(ini)
-        self.threads = int(re.search(r"(?m)^threads = (\d+)", ini).group(1))
+        self.description = describe_server(ini)
         self.stderr = open(folder / f"server-{name}.log", "w")  # noqa: SIM115 (closed in stop)
         env = {
             **os.environ,
@@ -548,9 +563,7 @@ def run(args) -> dict:
         servers.append(Server(small_url, work, "small"))
         servers.append(Server(large_url, work, "large"))
         server = servers[0]
-        results["settings"]["server"] = (
-            f"waitress, {server.threads} threads (production.ini)"
-        )
+        results["settings"]["server"] = f"{server.description} (production.ini)"
         for each in servers:
             load(each, "health", files["admin"], "--duration", 1, "--concurrency", 4)
             load(

@@ -6,6 +6,7 @@ as one unit.
 """
 
 import datetime
+import os
 
 import zope.sqlalchemy
 from sqlalchemy import Integer, MetaData, engine_from_config, event
@@ -147,6 +148,10 @@ def includeme(config):
 
     # Tests hand in an engine (and a session) of their own through these hooks.
     dbengine = settings.get("dbengine") or get_engine(settings)
+    # A server that forks its workers after loading the application (gunicorn
+    # under pserve) must not share pooled connections across processes: each
+    # child starts with an empty pool and leaves the parent's sockets alone.
+    os.register_at_fork(after_in_child=lambda: dbengine.dispose(close=False))
     session_factory = get_session_factory(dbengine)
     config.registry["dbsession_factory"] = session_factory
     config.registry["dbengine"] = dbengine

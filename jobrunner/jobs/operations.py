@@ -25,8 +25,9 @@ import re
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, inspect, or_, select, update
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from jobrunner.exceptions import DomainError
 from jobrunner.jobs import scheduling
@@ -35,6 +36,7 @@ from jobrunner.jobs.models import (
     JobTemplate,
     KillRequest,
     Project,
+    RescheduleExclude,
     Run,
     RunLog,
 )
@@ -146,43 +148,38 @@ def _create_runs(
     return runs
 
 
-def has_pending_scheduled_run(lc: Lifecycle, job_id: int) -> bool:
-    """Whether the job has a run from its schedule that is not finished."""
-    return (
-        lc.dbsession.scalar(
-            select(Run.id)
-            .where(
-                Run.job_id == job_id,
-                Run.is_manual.is_(False),
-                Run.return_dts.is_(None),
-            )
-            .limit(1)
-        )
-        is not None
-    )
+def _schedule_position(lc: Lifecycle, job_id: int):
+    """Whether the job has an unfinished scheduled run, and its latest schedule.
 
-
-def _previous_schedule_dts(lc: Lifecycle, job_id: int) -> datetime.datetime | None:
-    return lc.dbsession.scalar(
+    One round trip for both questions that rescheduling asks; each is one
+    probe of the index on (job_id, schedule_dts).
+    """
+    scheduled = (Run.job_id == job_id, Run.is_manual.is_(False))
+    pending = select(Run.id).where(*scheduled, Run.return_dts.is_(None)).exists()
+    previous = (
         select(Run.schedule_dts)
-        .where(Run.job_id == job_id, Run.is_manual.is_(False))
+        .where(*scheduled)
         .order_by(Run.schedule_dts.desc())
         .limit(1)
+        .scalar_subquery()
     )
+    return lc.dbsession.execute(select(pending, previous)).one()
 
 
 def schedule_next(
     lc: Lifecycle, job: Job, return_dts: datetime.datetime | None = None
 ) -> list[Run]:
-    """Create the job's next scheduled run(s), if it has a schedule.
+    """Create the job's next scheduled run(s), unless one is pending already.
 
-    The caller holds the job's row lock and has checked that no scheduled run
-    is pending.
+    The caller holds the job's row lock, so no one else schedules the job
+    between the check and the insert.
     """
     schedule = schedule_of(job)
     if not schedule.is_scheduled:
         return []
-    previous = _previous_schedule_dts(lc, job.id)
+    pending, previous = _schedule_position(lc, job.id)
+    if pending:
+        return []
     try:
         next_dts = scheduling.next_run_dts(
             schedule,
@@ -219,8 +216,6 @@ def ensure_scheduled(lc: Lifecycle, job: Job) -> list[Run]:
     Used when a job is created, re-enabled or has its schedule changed.
     """
     _lock_job(lc, job.id)
-    if has_pending_scheduled_run(lc, job.id):
-        return []
     return schedule_next(lc, job)
 
 
@@ -367,9 +362,24 @@ def lock_run(lc: Lifecycle, query) -> Run | None:
 
 
 def _lock_job(lc: Lifecycle, job_id: int) -> Job:
-    return lc.dbsession.scalars(
-        select(Job).where(Job.id == job_id).with_for_update(of=Job)
+    """Load a job with its row locked, knowing without a query when it has
+    no children and no exclude windows (most jobs), which returning a run
+    would otherwise load one query each."""
+    child = aliased(Job)
+    has_children = select(child.id).where(child.parent_id == Job.id).exists()
+    has_excludes = (
+        select(RescheduleExclude.id).where(RescheduleExclude.job_id == Job.id).exists()
+    )
+    job, children, excludes = lc.dbsession.execute(
+        select(Job, has_children, has_excludes)
+        .where(Job.id == job_id)
+        .with_for_update(of=Job)
     ).one()
+    unloaded = inspect(job).unloaded
+    for name, present in (("children", children), ("reschedule_excludes", excludes)):
+        if not present and name in unloaded:
+            set_committed_value(job, name, [])
+    return job
 
 
 def _same_report(lc: Lifecycle, run: Run, changes: dict) -> bool:
@@ -532,7 +542,7 @@ def finish(lc: Lifecycle, run: Run, job: Job | None = None) -> None:
                 job_addresses(job),
             )
 
-    if not run.is_manual and not has_pending_scheduled_run(lc, job.id):
+    if not run.is_manual:
         schedule_next(lc, job, return_dts=run.return_dts)
 
     if run.schedule_children and (success or job.schedule_children_on_error):

@@ -11,6 +11,7 @@ import time
 from cornice import Service
 from pyramid import httpexceptions as exc
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from jobrunner import scopes
 from jobrunner.api.resource import API_PREFIX, ApiContext, matched_id
@@ -37,8 +38,11 @@ def _not_found(name: str, object_id) -> exc.HTTPError:
     return json_error(exc.HTTPNotFound, f"No {name} with id {object_id}.", name="id")
 
 
-def _locked_run(request, run_id: int) -> Run:
+def _locked_run(request, run_id: int, with_log: bool) -> Run:
+    """The run, row-locked; ``with_log`` loads its log in the same query."""
     query = scopes.run(select(Run), request.identity).where(Run.id == run_id)
+    if with_log:
+        query = query.options(joinedload(Run.run_log))
     run = operations.lock_run(request.lifecycle, query)
     if run is None:
         raise _not_found("run", run_id)
@@ -50,7 +54,9 @@ def report_run(request):
 
     Answers 202 with the run, as workers written for the original API expect.
     """
-    run = _locked_run(request, matched_id(request, "run"))
+    # A return stores the log and may mail its tail; a start needs neither.
+    with_log = "return_log" in request.validated or "return_dts" in request.validated
+    run = _locked_run(request, matched_id(request, "run"), with_log)
     operations.report(request.lifecycle, run, request.validated, _worker_id(request))
     request.response.status = 202
     return _resources(request)["run"].render(run)
@@ -144,7 +150,7 @@ log_service = Service(
 )
 def append_log(request):
     """Append at ``offset``; a wrong offset is 416 with the server's length."""
-    run = _locked_run(request, matched_id(request, "run"))
+    run = _locked_run(request, matched_id(request, "run"), with_log=True)
     worker_id = _worker_id(request)
     if worker_id is not None and run.worker_id != worker_id:
         raise LifecycleError("conflict", "run", "This run is not yours.")

@@ -24,7 +24,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 API = "/api/job_runner/v1"
 
 # Run by ``python -c``: the application with the settings given as JSON in the
-# environment, served by waitress as production.ini would.
+# environment, in one process served by threads, as each of production.ini's
+# gunicorn workers serves it.
 _SERVE = """
 import json, os, waitress
 from jobrunner.app import main

@@ -1,0 +1,119 @@
+"""production.ini as operators start it: ``pserve production.ini``.
+
+It runs gunicorn with several worker processes forked from one loaded
+application; each must get database connections of its own, and stopping the
+server must stop them all.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.ops.servers import API, ROOT, Client, free_port, wait_for
+
+
+pytestmark = pytest.mark.slow
+
+PSERVE = os.path.join(os.path.dirname(sys.executable), "pserve")
+
+
+@pytest.fixture
+def production_server(tmp_path, database_url, dbengine):
+    port = free_port()
+    ini = (ROOT / "production.ini").read_text().replace("%(here)s", str(ROOT))
+    ini, count = re.subn(r"(?m)^bind = .*$", f"bind = 127.0.0.1:{port}", ini)
+    assert count == 1
+    config = tmp_path / "production.ini"
+    config.write_text(ini)
+    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [PSERVE, str(config)],
+        env={
+            **os.environ,
+            "JOBRUNNER_DATABASE_URL": database_url,
+            "JOBRUNNER_AUTH_SECRET": "production-ini-test-secret",
+        },
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready():
+        assert process.poll() is None, (tmp_path / "server.log").read_text()
+        try:
+            return requests.get(url + "/ready", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    wait_for(ready, "pserve production.ini")
+    yield {"url": url, "process": process}
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    log.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def test_several_processes_serve_signed_requests_from_one_database(
+    production_server, factory
+):
+    world = factory.world()
+
+    def read(_):
+        # A new connection each time, so that the processes share the work,
+        # each over database connections it opened itself after the fork.
+        response = Client(production_server["url"], world["admin"]).request(
+            "GET", f"{API}/job/?limit=5"
+        )
+        return response.status_code, response.json()
+
+    workers = wait_for(
+        lambda: _children(production_server["process"].pid)[2:] and
+        _children(production_server["process"].pid),
+        "three worker processes",
+    )
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(read, range(60)))
+
+    assert len(workers) == 3
+    assert {status for status, _ in answers} == {200}
+    assert all(
+        sorted(job["title"] for job in body["objects"]) == ["job-a", "job-b"]
+        for _, body in answers
+    )
+
+
+def test_sigterm_stops_every_process(production_server):
+    process = production_server["process"]
+    workers = _children(process.pid)
+
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+
+    assert workers
+    assert wait_for(
+        lambda: not any(os.path.exists(f"/proc/{pid}") for pid in workers),
+        "the worker processes to exit",
+    )
