@@ -20,12 +20,13 @@ Concurrency, in short:
 
 import dataclasses
 import datetime
+import functools
 import logging
 import re
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, inspect, or_, select, update
+from sqlalchemy import and_, bindparam, func, inspect, or_, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -148,13 +149,9 @@ def _create_runs(
     return runs
 
 
-def _schedule_position(lc: Lifecycle, job_id: int):
-    """Whether the job has an unfinished scheduled run, and its latest schedule.
-
-    One round trip for both questions that rescheduling asks; each is one
-    probe of the index on (job_id, schedule_dts).
-    """
-    scheduled = (Run.job_id == job_id, Run.is_manual.is_(False))
+@functools.cache
+def _schedule_position_statement():
+    scheduled = (Run.job_id == bindparam("job_id"), Run.is_manual.is_(False))
     pending = select(Run.id).where(*scheduled, Run.return_dts.is_(None)).exists()
     previous = (
         select(Run.schedule_dts)
@@ -163,7 +160,18 @@ def _schedule_position(lc: Lifecycle, job_id: int):
         .limit(1)
         .scalar_subquery()
     )
-    return lc.dbsession.execute(select(pending, previous)).one()
+    return select(pending, previous)
+
+
+def _schedule_position(lc: Lifecycle, job_id: int):
+    """Whether the job has an unfinished scheduled run, and its latest schedule.
+
+    One round trip for both questions that rescheduling asks; each is one
+    probe of the index on (job_id, schedule_dts).
+    """
+    return lc.dbsession.execute(
+        _schedule_position_statement(), {"job_id": job_id}
+    ).one()
 
 
 def schedule_next(
@@ -261,12 +269,41 @@ def dispatchable(worker_id: int, pool_ids: Sequence[int]):
     )
 
 
-def _due_runs(lc: Lifecycle, worker_id: int, pool_ids: Sequence[int]):
-    return select(Run.id).where(
-        Run.enqueue_dts.is_(None),
-        Run.return_dts.is_(None),
-        Run.schedule_dts <= lc.now,
-        dispatchable(worker_id, pool_ids),
+@functools.cache
+def _claim_statement(postgresql: bool):
+    """The claim, built once: building it costs more Python than running it.
+
+    Its values are bound parameters: ``now``, ``worker_id``, ``pool_ids`` and
+    ``limit``. On SQLite it only selects the due ids; see :func:`claim`.
+    """
+    worker_id = bindparam("worker_id")
+    due = (
+        select(Run.id)
+        .where(
+            Run.enqueue_dts.is_(None),
+            Run.return_dts.is_(None),
+            Run.schedule_dts <= bindparam("now"),
+            dispatchable(worker_id, bindparam("pool_ids", expanding=True)),
+        )
+        .order_by(Run.schedule_dts, Run.id)
+        .limit(bindparam("limit"))
+    )
+    if not postgresql:
+        return due
+    # MATERIALIZED: the locking subquery runs exactly once. As a plain
+    # subquery the planner may rescan it inside a join, and each rescan skips
+    # the rows locked so far and locks the next ones, handing out more than
+    # ``limit`` runs.
+    due = (
+        due.with_for_update(of=Run, skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED")
+    )
+    return (
+        update(Run)
+        .where(Run.id == due.c.id, Run.enqueue_dts.is_(None), Job.id == Run.job_id)
+        .values(enqueue_dts=bindparam("now"), worker_id=worker_id)
+        .returning(Run, Job.title, Job.script_content)
     )
 
 
@@ -281,36 +318,21 @@ def claim(
     """
     if not pool_ids or limit < 1:
         return []
-    due = (
-        _due_runs(lc, worker_id, pool_ids)
-        .order_by(Run.schedule_dts, Run.id)
-        .limit(limit)
-    )
+    values = {
+        "now": lc.now,
+        "worker_id": worker_id,
+        "pool_ids": list(pool_ids),
+        "limit": limit,
+    }
+    statement = _claim_statement(lc.is_postgresql)
     if lc.is_postgresql:
-        # MATERIALIZED: the locking subquery runs exactly once. As a plain
-        # subquery the planner may rescan it inside a join, and each rescan
-        # skips the rows locked so far and locks the next ones, handing out
-        # more than ``limit`` runs.
-        due = (
-            due.with_for_update(of=Run, skip_locked=True)
-            .cte("due")
-            .prefix_with("MATERIALIZED")
-        )
         rows = lc.dbsession.execute(
-            update(Run)
-            .where(
-                Run.id == due.c.id,
-                Run.enqueue_dts.is_(None),
-                Job.id == Run.job_id,
-            )
-            .values(enqueue_dts=lc.now, worker_id=worker_id)
-            .returning(Run, Job.title, Job.script_content),
-            execution_options={"synchronize_session": False},
+            statement, values, execution_options={"synchronize_session": False}
         ).all()
     else:
         # SQLite's RETURNING cannot read the joined job, so it takes two more
         # statements; its write lock already serialises the claim.
-        ids = lc.dbsession.scalars(due).all()
+        ids = lc.dbsession.scalars(statement, values).all()
         if not ids:
             return []
         runs = lc.dbsession.scalars(
@@ -361,19 +383,31 @@ def lock_run(lc: Lifecycle, query) -> Run | None:
     return lc.dbsession.scalars(query.with_for_update(of=Run)).first()
 
 
-def _lock_job(lc: Lifecycle, job_id: int) -> Job:
-    """Load a job with its row locked, knowing without a query when it has
-    no children and no exclude windows (most jobs), which returning a run
-    would otherwise load one query each."""
+@functools.cache
+def _lock_job_statement():
     child = aliased(Job)
     has_children = select(child.id).where(child.parent_id == Job.id).exists()
     has_excludes = (
         select(RescheduleExclude.id).where(RescheduleExclude.job_id == Job.id).exists()
     )
-    job, children, excludes = lc.dbsession.execute(
+    return (
         select(Job, has_children, has_excludes)
-        .where(Job.id == job_id)
+        .where(Job.id == bindparam("job_id"))
         .with_for_update(of=Job)
+    )
+
+
+def _lock_job(lc: Lifecycle, job_id: int) -> Job:
+    """Load a job with its row locked, knowing without a query when it has
+    no children and no exclude windows (most jobs), which returning a run
+    would otherwise load one query each.
+
+    Should the lock be waited for, the two flags tell how things were when
+    the statement began: a child or window added meanwhile counts from the
+    job's next return, as if this one had come a moment earlier.
+    """
+    job, children, excludes = lc.dbsession.execute(
+        _lock_job_statement(), {"job_id": job_id}
     ).one()
     unloaded = inspect(job).unloaded
     for name, present in (("children", children), ("reschedule_excludes", excludes)):

@@ -11,7 +11,6 @@ import time
 from cornice import Service
 from pyramid import httpexceptions as exc
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from jobrunner import scopes
 from jobrunner.api.resource import API_PREFIX, ApiContext, matched_id
@@ -38,11 +37,15 @@ def _not_found(name: str, object_id) -> exc.HTTPError:
     return json_error(exc.HTTPNotFound, f"No {name} with id {object_id}.", name="id")
 
 
-def _locked_run(request, run_id: int, with_log: bool) -> Run:
-    """The run, row-locked; ``with_log`` loads its log in the same query."""
+def _locked_run(request, run_id: int) -> Run:
+    """The run, row-locked.
+
+    Its log is loaded afterwards, when needed, on purpose: joined to the
+    locking query, it would be read from before the lock was granted, and a
+    report that waited for a concurrent one would see that report's run but
+    not its log.
+    """
     query = scopes.run(select(Run), request.identity).where(Run.id == run_id)
-    if with_log:
-        query = query.options(joinedload(Run.run_log))
     run = operations.lock_run(request.lifecycle, query)
     if run is None:
         raise _not_found("run", run_id)
@@ -54,9 +57,7 @@ def report_run(request):
 
     Answers 202 with the run, as workers written for the original API expect.
     """
-    # A return stores the log and may mail its tail; a start needs neither.
-    with_log = "return_log" in request.validated or "return_dts" in request.validated
-    run = _locked_run(request, matched_id(request, "run"), with_log)
+    run = _locked_run(request, matched_id(request, "run"))
     operations.report(request.lifecycle, run, request.validated, _worker_id(request))
     request.response.status = 202
     return _resources(request)["run"].render(run)
@@ -150,7 +151,7 @@ log_service = Service(
 )
 def append_log(request):
     """Append at ``offset``; a wrong offset is 416 with the server's length."""
-    run = _locked_run(request, matched_id(request, "run"), with_log=True)
+    run = _locked_run(request, matched_id(request, "run"))
     worker_id = _worker_id(request)
     if worker_id is not None and run.worker_id != worker_id:
         raise LifecycleError("conflict", "run", "This run is not yours.")

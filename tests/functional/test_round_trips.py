@@ -70,7 +70,7 @@ def test_a_life_cycle_through_the_claim_endpoint(due_run, sign, statements, dial
     assert len(claim) == (2 if dialect == "postgresql" else 4), claim
     # Who is calling; the run, locked; its new times.
     assert len(start) == 3, start
-    # Who is calling; the run with its log, locked; the job, locked; the run's
-    # times; its log; whether a run is pending and when the last was due; the
-    # next run.
-    assert len(returned) == 7, returned
+    # Who is calling; the run, locked; the job, locked; the run's times; its
+    # log, read then written; whether a run is pending and when the last was
+    # due; the next run.
+    assert len(returned) == 8, returned
