@@ -400,6 +400,8 @@ def list_view(resource: Resource):
             total, estimated = count_rows(
                 request.dbsession, query, settings["api.count_limit"]
             )
+            # An estimate never claims fewer rows than this page has shown.
+            total = max(total, offset + len(page) + has_next)
         meta = {
             "limit": limit,
             "offset": offset,

@@ -278,6 +278,22 @@ class TestCappedCount:
         assert response.json["meta"]["total_count"] > 3
         assert len(response.json["objects"]) == 2
 
+    def test_an_estimate_is_never_below_the_rows_already_paged_past(
+        self, estimating_app, dbsession, factory, job
+    ):
+        key = factory.admin_key()
+        add_completed_runs(dbsession, job, 12)
+        admin = Signer(estimating_app, key.api_key, key.secret)
+
+        middle = admin.get(f"{API}/run/?limit=2&offset=8").json["meta"]
+        last = admin.get(f"{API}/run/?limit=2&offset=10").json["meta"]
+
+        assert middle["total_count_is_estimate"] is True
+        assert middle["total_count"] >= 11
+        assert middle["next"] is not None
+        assert last["total_count"] == 12
+        assert last["next"] is None
+
 
 @pytest.fixture(scope="class")
 def catalog(shared_factory):
