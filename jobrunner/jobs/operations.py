@@ -543,6 +543,9 @@ def finish(lc: Lifecycle, run: Run, job: Job | None = None) -> None:
     """
     if job is None:
         job = _lock_job(lc, run.job_id)
+    metrics.count(
+        "runs_finished", outcome="succeeded" if run.return_success else "failed"
+    )
     if not run.return_success:
         _notify_failed_run(lc, job, run)
 

@@ -41,6 +41,11 @@ COUNTERS = {
         "Runs handed to workers, by the claim endpoint or by a PATCH.",
         ["via"],
     ),
+    "runs_finished": Counter(
+        "jobrunner_runs_finished",
+        "Runs that returned (or were failed for a silent worker), by outcome.",
+        ["outcome"],
+    ),
 }
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

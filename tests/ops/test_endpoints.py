@@ -180,6 +180,22 @@ def test_metrics_count_claims_and_requests_by_route_and_status(
     assert after[missing] >= 1
 
 
+def test_metrics_count_finished_runs_by_outcome(world, factory, sign, testapp):
+    worker = sign(world["worker"])
+    succeeded = ("jobrunner_runs_finished_total", (("outcome", "succeeded"),))
+    failed = ("jobrunner_runs_finished_total", (("outcome", "failed"),))
+    before = samples(testapp.get("/metrics").text)
+
+    for success in (True, False, False):
+        run = factory.run(world["job"], "started", worker=world["worker"])
+        body = {"return_dts": utcnow().isoformat(), "return_success": success}
+        worker.request("PATCH", f"{API}/run/{run.id}/", json.dumps(body), status=202)
+    after = samples(testapp.get("/metrics").text)
+
+    assert after[succeeded] - before.get(succeeded, 0) == 1
+    assert after[failed] - before.get(failed, 0) == 2
+
+
 @pytest.fixture(scope="module")
 def guarded_app(app_settings, dbengine):
     app = main({}, dbengine=dbengine, **{**app_settings, "metrics.token": "s3cret"})
