@@ -62,6 +62,8 @@ class PruneResult:
     run_logs: int = 0
     kill_requests: int = 0
     batches: int = 0
+    # False when the prune stopped at its batch bound with candidates left.
+    finished: bool = True
 
     def as_dict(self) -> dict:
         return {**dataclasses.asdict(self), "cutoff": self.cutoff.isoformat()}
@@ -160,13 +162,21 @@ def prune(
     keep_per_job: int = DEFAULT_KEEP_PER_JOB,
     batch_size: int = DEFAULT_BATCH_SIZE,
     dry_run: bool = False,
+    max_batches: int | None = None,
 ) -> PruneResult:
-    """Delete completed runs that returned before ``cutoff``, batch by batch."""
+    """Delete completed runs that returned before ``cutoff``, batch by batch.
+
+    With ``max_batches`` it stops after that many, ``finished`` false, so
+    that a caller with other duties (the monitor) can go on in a later pass.
+    """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     result = PruneResult(cutoff=cutoff, dry_run=dry_run)
     position = None
     while True:
+        if max_batches is not None and result.batches >= max_batches:
+            result.finished = False
+            return result
         counts, position = in_transaction(
             lambda dbsession, after=position: prune_batch(
                 dbsession, cutoff, keep_per_job, batch_size, after, dry_run
@@ -188,10 +198,12 @@ def prune_is_due(
     """Whether the oldest prunable run returned at least ``every`` before ``cutoff``.
 
     A prune deletes every candidate older than its cut-off, so afterwards the
-    oldest candidate is always younger than the last cut-off. Waiting until
-    it is ``every`` older than the current cut-off therefore prunes at most
-    once per ``every``, for any number of monitors and across restarts, with
-    nothing stored but the runs themselves.
+    oldest candidate is younger than that cut-off, and the next prune waits
+    until the cut-off has moved on by ``every``: about one prune per ``every``,
+    for any number of monitors and across restarts, with nothing stored but
+    the runs themselves. A run that was among its job's kept latest runs
+    becomes a candidate when the job runs again; if it is old, the next check
+    finds it and prunes that little sooner.
     """
     oldest = dbsession.execute(candidates(cutoff, keep_per_job, 1)).first()
     return oldest is not None and oldest.return_dts <= cutoff - every

@@ -92,6 +92,13 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _positive(text: str) -> int:
+    count = _count(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not at least 1")
+    return count
+
+
 def apply_file(settings, args, stdin) -> None:
     """Apply a declarative file, printing each change (see jobrunner.scripts.apply)."""
     text = stdin.read() if args.file == "-" else pathlib.Path(args.file).read_text()
@@ -159,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep each job's latest completed runs, however old",
     )
     pruning.add_argument(
-        "--batch-size", type=_count, default=retention.DEFAULT_BATCH_SIZE
+        "--batch-size", type=_positive, default=retention.DEFAULT_BATCH_SIZE
     )
     pruning.add_argument(
         "--dry-run", action="store_true", help="count what would go; delete nothing"

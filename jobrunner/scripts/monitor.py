@@ -32,8 +32,11 @@ DEFAULTS = {
     "monitor.prune_older_than": "",
     "monitor.prune_keep_per_job": retention.DEFAULT_KEEP_PER_JOB,
     "monitor.prune_batch_size": retention.DEFAULT_BATCH_SIZE,
+    # Batches per pass: a long prune goes on over several passes, so that
+    # silent workers are still found meanwhile.
+    "monitor.prune_batches_per_pass": 20,
 }
-# How often a monitor looks whether pruning is due; it prunes at most daily.
+# How often a monitor looks whether pruning is due (see retention.prune_is_due).
 PRUNE_CHECK_INTERVAL = 3600
 PRUNE_EVERY = datetime.timedelta(days=1)
 
@@ -53,6 +56,8 @@ class Monitor:
         age = self.settings["monitor.prune_older_than"]
         self.prune_older_than = retention.parse_age(age) if age else None
         self.next_prune_check = 0.0
+        # Set while a prune has candidates left over for the next pass.
+        self.prune_unfinished = False
 
     def _duty(self, function):
         tm = transaction.TransactionManager(explicit=True)
@@ -82,8 +87,12 @@ class Monitor:
         return self._duty(lambda lc, _: function(lc.dbsession))
 
     def prune_if_due(self, now=None) -> dict | None:
-        """Prune old runs when the oldest is a day past the cut-off (see retention)."""
-        if time.monotonic() < self.next_prune_check:
+        """Prune old runs when the oldest is a day past the cut-off (see retention).
+
+        Each call prunes a bounded number of batches; an unfinished prune goes
+        on at the next call, without waiting for the next hourly check.
+        """
+        if not self.prune_unfinished and time.monotonic() < self.next_prune_check:
             return None
         self.next_prune_check = time.monotonic() + PRUNE_CHECK_INTERVAL
         cutoff = (now or utcnow()) - self.prune_older_than
@@ -91,7 +100,7 @@ class Monitor:
         with retention.exclusive(self.engine) as mine:
             if not mine:
                 return None  # Another monitor is pruning.
-            due = self._in_transaction(
+            due = self.prune_unfinished or self._in_transaction(
                 lambda dbsession: retention.prune_is_due(
                     dbsession, cutoff, keep, PRUNE_EVERY
                 )
@@ -103,7 +112,9 @@ class Monitor:
                 cutoff,
                 keep_per_job=keep,
                 batch_size=int(self.settings["monitor.prune_batch_size"]),
+                max_batches=int(self.settings["monitor.prune_batches_per_pass"]),
             )
+        self.prune_unfinished = not result.finished
         log.info("pruned old runs: %s", result.as_dict())
         return result.as_dict()
 

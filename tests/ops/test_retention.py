@@ -202,6 +202,13 @@ def test_the_admin_command_prunes_and_prints_json(history, dbsession, config_uri
     assert len(remaining_ids(dbsession)) == 9
 
 
+def test_the_admin_command_refuses_an_empty_batch(config_uri, capsys):
+    with pytest.raises(SystemExit):
+        admin.main([config_uri, "prune", "--older-than", "4d", "--batch-size", "0"])
+
+    assert "not at least 1" in capsys.readouterr().err
+
+
 def test_the_admin_command_refuses_a_bad_age(config_uri, capsys):
     with pytest.raises(SystemExit):
         admin.main([config_uri, "prune", "--older-than", "soon"])
@@ -240,6 +247,42 @@ def test_the_monitor_prunes_once_the_oldest_run_is_a_day_past_the_cutoff(
     remaining = remaining_ids(dbsession)
     assert history["quiet"][0].id in remaining
     assert history["busy"][3].id in remaining
+
+
+def test_a_long_prune_goes_on_over_several_passes(history, dbsession, app_settings):
+    duties = make_monitor(
+        app_settings,
+        **{"monitor.prune_batch_size": "2", "monitor.prune_batches_per_pass": "1"},
+    )
+    try:
+        passes = [duties.run_once()["pruned"] for _ in range(5)]
+    finally:
+        duties.close()
+
+    # Seven candidates, two per pass: the fourth pass deletes the last one and
+    # finishes; the fifth waits for the next hourly check.
+    assert [p["runs"] for p in passes[:4]] == [2, 2, 2, 1]
+    assert [p["finished"] for p in passes[:4]] == [False, False, False, True]
+    assert passes[4] is None
+    assert len(remaining_ids(dbsession)) == 8
+
+
+def test_a_pass_with_a_prune_backlog_still_fails_silent_workers_runs(
+    history, jobs, factory, app_settings
+):
+    silent = factory.worker(ping_response_dts=utcnow() - 10 * DAY)
+    running = factory.run(jobs["busy"], "started", worker=silent)
+    duties = make_monitor(
+        app_settings,
+        **{"monitor.prune_batch_size": "1", "monitor.prune_batches_per_pass": "1"},
+    )
+    try:
+        result = duties.run_once()
+    finally:
+        duties.close()
+
+    assert result["failed_runs"] == [running.id]
+    assert result["pruned"]["finished"] is False
 
 
 def test_the_monitor_does_not_prune_unless_asked(history, app_settings, dbsession):
