@@ -3,11 +3,14 @@
 from pyramid.config import Configurator
 
 from jobrunner import settings as settings_module
+from jobrunner.ops import multiprocess
 
 
 def main(global_config, **settings):
     """Build the WSGI application from the ini file's settings."""
     settings = settings_module.load(settings)
+    # Before anything imports prometheus_client: see jobrunner.ops.multiprocess.
+    multiprocess.share_counters(settings["metrics.multiprocess"])
     # Our own exception views (jobrunner.errors) answer every error in JSON.
     settings["handle_exceptions"] = False
     with Configurator(settings=settings) as config:

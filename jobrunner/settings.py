@@ -46,7 +46,7 @@ _INTEGERS = (
     "runs.max_clock_skew",
 )
 _FLOATS = ("runs.claim_poll_interval", "runs.max_wait")
-_BOOLEANS = ("auth.secure_cookie",)
+_BOOLEANS = ("auth.secure_cookie", "metrics.multiprocess")
 
 
 def _as_bool(value) -> bool:

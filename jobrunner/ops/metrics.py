@@ -3,9 +3,9 @@
 The run life cycle calls :func:`count` with a counter's name and a number, so
 it needs neither Pyramid nor this module's counters to be set up.
 
-Counters live in the process. With several server processes, either let
-Prometheus scrape each one (and sum), or set ``PROMETHEUS_MULTIPROC_DIR`` to an
-empty folder shared by the processes of one host before they start:
+Counters live in the process. With several server processes on one host,
+``PROMETHEUS_MULTIPROC_DIR`` names a folder they share (see
+:mod:`jobrunner.ops.multiprocess`, which production.ini turns on):
 prometheus_client then keeps the counters in files there, and ``/metrics``
 adds them up across the processes (:func:`exposition`).
 """

@@ -107,6 +107,33 @@ def test_several_processes_serve_signed_requests_from_one_database(
     )
 
 
+def test_metrics_add_up_the_counters_of_every_process(production_server, factory):
+    world = factory.world()
+    url = production_server["url"]
+    pid = production_server["process"].pid
+    wait_for(lambda: len(_children(pid)) == 3, "three worker processes")
+
+    def read(_):
+        return Client(url, world["admin"]).request("GET", f"{API}/job/").status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(read, range(60)))
+        # Scrapes on new connections reach whichever process accepts them.
+        scrapes = list(
+            pool.map(
+                lambda _: requests.get(url + "/metrics", timeout=10).text, range(12)
+            )
+        )
+
+    assert set(statuses) == {200}
+    listed = re.compile(
+        r'^jobrunner_http_requests_total\{method="GET",route="api.job.list",'
+        r'status="200"\} ([0-9.e+]+)$',
+        re.MULTILINE,
+    )
+    assert {float(listed.search(text).group(1)) for text in scrapes} == {60.0}
+
+
 def test_sigterm_stops_every_process(production_server):
     process = production_server["process"]
     workers = _children(process.pid)
