@@ -1,6 +1,7 @@
 """Workers report that they are alive, with their version and concurrency."""
 
 import datetime
+import logging
 
 from pyramid import httpexceptions as exc
 
@@ -13,8 +14,15 @@ from jobrunner.workers.models import Worker
 from jobrunner.workers.schemas import HeartbeatSchema
 
 
+log = logging.getLogger(__name__)
+
+# A worker's clock this far off the server's is worth a line in the log: its
+# reported run times are off by as much.
+CLOCK_SKEW_WARNING = datetime.timedelta(minutes=1)
+
+
 def heartbeat(request):
-    """Record a heartbeat; a worker may only speak for itself."""
+    """Record a heartbeat, at the server's time; a worker speaks for itself only."""
     worker_id = matched_id(request, "worker")
     identity = request.identity
     if identity.kind != "worker" or identity.worker_id != worker_id:
@@ -23,15 +31,18 @@ def heartbeat(request):
         )
     worker = request.dbsession.get(Worker, worker_id)
     values = request.validated
-    ping = values.get("ping_response_dts", utcnow())
-    if ping > utcnow() + datetime.timedelta(minutes=5):
-        raise json_error(
-            exc.HTTPBadRequest,
-            "ping_response_dts is in the future.",
-            "body",
-            "ping_response_dts",
+    # The server's clock, not the worker's: the monitor judges silence by the
+    # server's clock, and a worker whose clock is slow would otherwise look
+    # silent right after each heartbeat (and have its runs failed).
+    now = utcnow()
+    sent = values.get("ping_response_dts")
+    if sent is not None and abs(sent - now) > CLOCK_SKEW_WARNING:
+        log.warning(
+            "worker %s's clock is %+.0f s off the server's",
+            worker_id,
+            (sent - now).total_seconds(),
         )
-    worker.ping_response_dts = ping
+    worker.ping_response_dts = now
     for name in ("worker_version", "concurrent_jobs"):
         if name in values:
             setattr(worker, name, values[name])

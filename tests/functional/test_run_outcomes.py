@@ -408,7 +408,7 @@ class TestHeartbeat:
             status=202,
         )
 
-        assert response.json["ping_response_dts"] == now.isoformat()
+        assert response.json["ping_response_dts"] >= now.isoformat()
         assert response.json["worker_version"] == "1.2"
         assert response.json["concurrent_jobs"] == 3
         assert "secret" not in response.json
