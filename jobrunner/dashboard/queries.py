@@ -318,10 +318,15 @@ class HistoryPage:
 
 @dataclasses.dataclass
 class Upcoming:
-    """The next occurrences by the job's schedule, or why there are none."""
+    """The next occurrences by the job's schedule, or why there are none.
+
+    ``waiting`` says that the first one is a run that exists already and waits
+    for a worker; otherwise every time is a projection.
+    """
 
     times: list[datetime.datetime]
     error: str | None = None
+    waiting: bool = False
 
 
 @dataclasses.dataclass
@@ -353,18 +358,77 @@ class JobPage:
         return headline_state(self.active, self.last)
 
 
-def _upcoming(job: Job, now: datetime.datetime) -> Upcoming:
+def _latest_scheduled_dts(dbsession: Session, job_id: int):
+    """When the job's latest run by its schedule (not a manual one) was due."""
+    return dbsession.scalar(
+        select(Run.schedule_dts)
+        .where(Run.job_id == job_id, Run.is_manual.is_(False))
+        .order_by(Run.schedule_dts.desc())
+        .limit(1)
+    )
+
+
+def _waiting_by_schedule(unfinished: list[RunRow]) -> list[datetime.datetime]:
+    """When the job's scheduled runs that no worker has claimed yet are due."""
+    return [
+        run.schedule_dts
+        for run in unfinished
+        if not run.is_manual and run.enqueue_dts is None
+    ]
+
+
+def upcoming(
+    job: Job,
+    now: datetime.datetime,
+    unfinished: list[RunRow],
+    latest_scheduled: datetime.datetime | None,
+) -> Upcoming:
+    """The job's next occurrences, starting from the run that waits for them.
+
+    The run the scheduler created is the true next occurrence, whatever the
+    schedule would say counted from ``now`` (an ``AFTER_COMPLETE_DTS`` run
+    counts from when its predecessor returned, a late run is still due), so
+    the list starts with it and projects forward from there. Each later run
+    is taken to return when it is due, or now if it is late. With no run
+    waiting, the first time is what rescheduling would give now: counted from
+    the latest scheduled run, a run still going taken to return now.
+    """
+    schedule = schedule_of(job)
+    if not schedule.is_scheduled:
+        return Upcoming([])
+    excludes = excludes_of(job)
+    anchor = job.schedule_anchor_dts
+    waiting = _waiting_by_schedule(unfinished)
     try:
-        times = scheduling.upcoming(
-            schedule_of(job),
-            now=now,
-            count=UPCOMING,
-            anchor_dts=job.schedule_anchor_dts,
-            excludes=excludes_of(job),
-        )
+        if waiting:
+            first = min(waiting)
+        else:
+            first = scheduling.next_run_dts(
+                schedule,
+                now=now,
+                previous_schedule_dts=latest_scheduled,
+                anchor_dts=anchor,
+                excludes=excludes,
+            )
+        times = [first]
+        if anchor is None and schedule.interval is not None:
+            # Rescheduling anchors the series on the first run it creates.
+            anchor = first
+        while len(times) < UPCOMING:
+            previous = times[-1]
+            times.append(
+                scheduling.next_run_dts(
+                    schedule,
+                    now=now,
+                    previous_schedule_dts=previous,
+                    return_dts=max(previous, now),
+                    anchor_dts=anchor,
+                    excludes=excludes,
+                )
+            )
     except scheduling.ScheduleError as error:
         return Upcoming([], str(error))
-    return Upcoming(times)
+    return Upcoming(times, waiting=bool(waiting))
 
 
 def _run_cursor(dbsession: Session, job_id: int, run_id: int):
@@ -503,12 +567,15 @@ def job_page(
         .order_by(Run.schedule_dts, Run.id),
     )
     parent = next((j for j in related if j.id == job.parent_id), None)
+    latest = None
+    if not _waiting_by_schedule(unfinished):
+        latest = _latest_scheduled_dts(dbsession, job.id)
     return JobPage(
         now=now,
         job=job,
         schedule=_describe(job, parent.title if parent else None),
         paused_by=_paused_by(job),
-        upcoming=_upcoming(job, now),
+        upcoming=upcoming(job, now, unfinished, latest),
         parent=parent,
         children=[j for j in related if j.parent_id == job.id],
         unfinished=unfinished,

@@ -21,7 +21,7 @@ _READ = {"permission": Permission.READ, "request_method": "GET"}
 
 _REGIONS = {
     "overview": ("failures", "projects"),
-    "job": ("job_now", "chart", "history"),
+    "job": ("job_now", "upcoming", "chart", "history"),
     "run": ("run_facts",),
     "workers": ("pools", "workers"),
 }

@@ -10,12 +10,14 @@ import sqlalchemy as sa
 from jobrunner.dashboard import queries
 from jobrunner.db import utcnow
 from jobrunner.jobs.models import RunLog
+from jobrunner.security import UserIdentity
 from tests.conftest import Signer
 
 
 SECOND = datetime.timedelta(seconds=1)
 MINUTE = datetime.timedelta(minutes=1)
 HOUR = datetime.timedelta(hours=1)
+UTC = datetime.UTC
 
 # Every page with a path for one side of the world; "live" ones answer JSON.
 PAGES = {
@@ -55,6 +57,18 @@ def visible_text(response) -> str:
 @pytest.fixture
 def world(factory):
     return factory.world()
+
+
+def identity_of(user) -> UserIdentity:
+    """The identity a user's session gives, for calling the queries directly."""
+    return UserIdentity(
+        user.id, user.username, tuple(g.id for g in user.groups), user.is_superuser
+    )
+
+
+def iso(dts: datetime.datetime) -> str:
+    """An instant as the pages write it in ``<time datetime=...>``."""
+    return dts.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def as_user(testapp, shared_login, username="user-a"):
@@ -471,6 +485,195 @@ class TestJobPage:
         assert "so far" in section.text
 
 
+# A fixed "now" for the queries, between two occurrences of every schedule below.
+NOW = datetime.datetime(2024, 3, 30, 12, 0, tzinfo=datetime.UTC)
+
+
+class TestUpcoming:
+    """The next five occurrences start from the run that waits for them."""
+
+    @pytest.fixture
+    def job(self, world, dbsession):
+        job = world["a"]["job"]
+        job.reschedule_interval = 10
+        job.reschedule_interval_type = "MINUTE"
+        dbsession.commit()
+        return job
+
+    @pytest.fixture
+    def ask(self, world, job, dbsession):
+        """Ask for the job page's upcoming times at NOW."""
+
+        def upcoming():
+            identity = identity_of(world["a"]["user"])
+            return queries.job_page(dbsession, identity, job.id, NOW).upcoming
+
+        return upcoming
+
+    @pytest.mark.parametrize("due", [7 * MINUTE, -2 * MINUTE], ids=["due-soon", "late"])
+    def test_after_completion_counts_from_the_waiting_run(
+        self, world, job, factory, dbsession, ask, due
+    ):
+        job.reschedule_type = "AFTER_COMPLETE_DTS"
+        dbsession.commit()
+        finished(factory, job, world["a"]["worker"], NOW - 3 * MINUTE, 20)
+        factory.run(job, schedule_dts=NOW + due)
+
+        upcoming = ask()
+
+        # The waiting run, then each one ten minutes after the one before
+        # returns: when it is due, or now for a late run.
+        start = max(NOW + due, NOW)
+        assert upcoming.times == [NOW + due] + [
+            start + n * 10 * MINUTE for n in range(1, 5)
+        ]
+        assert upcoming.waiting is True
+
+    def test_after_the_schedule_a_late_run_comes_first(
+        self, world, job, factory, dbsession, ask
+    ):
+        job.reschedule_interval = 15
+        job.schedule_anchor_dts = NOW - 2 * HOUR - 5 * MINUTE
+        dbsession.commit()
+        factory.run(job, schedule_dts=job.schedule_anchor_dts + 6 * 15 * MINUTE)
+
+        upcoming = ask()
+
+        assert upcoming.times == [
+            NOW - 35 * MINUTE,
+            NOW + 10 * MINUTE,
+            NOW + 25 * MINUTE,
+            NOW + 40 * MINUTE,
+            NOW + 55 * MINUTE,
+        ]
+
+    def test_after_the_schedule_without_an_anchor_keeps_the_runs_phase(
+        self, world, job, factory, dbsession, ask
+    ):
+        job.reschedule_interval = 15
+        dbsession.commit()
+        factory.run(job, schedule_dts=NOW + 5 * MINUTE)
+
+        upcoming = ask()
+
+        assert upcoming.times == [NOW + (5 + 15 * n) * MINUTE for n in range(5)]
+
+    def test_a_late_cron_run_comes_first_and_later_ones_keep_the_wall_clock(
+        self, world, job, factory, dbsession, ask
+    ):
+        job.reschedule_interval = job.reschedule_interval_type = None
+        job.cron_expression = "0 10 * * *"
+        job.timezone = "Europe/Amsterdam"
+        dbsession.commit()
+        # 10:00 CET today, two hours late; the clocks go forward tonight.
+        factory.run(job, schedule_dts=datetime.datetime(2024, 3, 30, 9, 0, tzinfo=UTC))
+
+        upcoming = ask()
+
+        assert upcoming.times == [
+            datetime.datetime(2024, 3, 30, 9, 0, tzinfo=UTC),
+            datetime.datetime(2024, 3, 31, 8, 0, tzinfo=UTC),
+            datetime.datetime(2024, 4, 1, 8, 0, tzinfo=UTC),
+            datetime.datetime(2024, 4, 2, 8, 0, tzinfo=UTC),
+            datetime.datetime(2024, 4, 3, 8, 0, tzinfo=UTC),
+        ]
+
+    def test_a_manual_run_does_not_move_the_schedule(
+        self, world, job, factory, dbsession, ask
+    ):
+        job.reschedule_type = "AFTER_COMPLETE_DTS"
+        dbsession.commit()
+        factory.run(job, schedule_dts=NOW + MINUTE, is_manual=True)
+        factory.run(job, schedule_dts=NOW + 7 * MINUTE)
+
+        upcoming = ask()
+
+        assert upcoming.times[:2] == [NOW + 7 * MINUTE, NOW + 17 * MINUTE]
+
+    def test_while_a_run_goes_the_next_counts_from_now_at_the_earliest(
+        self, world, job, factory, dbsession, ask
+    ):
+        job.reschedule_type = "AFTER_COMPLETE_DTS"
+        dbsession.commit()
+        factory.run(
+            job, "started", worker=world["a"]["worker"], schedule_dts=NOW - MINUTE
+        )
+
+        upcoming = ask()
+
+        assert upcoming.times == [NOW + n * 10 * MINUTE for n in range(1, 6)]
+        assert upcoming.waiting is False
+
+    def test_with_nothing_waiting_it_counts_from_the_latest_scheduled_run(
+        self, world, job, factory, dbsession, ask
+    ):
+        job.reschedule_interval = 15
+        dbsession.commit()
+        # The latest run by the schedule anchors the series; a newer manual
+        # run does not.
+        factory.run(job, "completed_successful", schedule_dts=NOW - 20 * MINUTE)
+        factory.run(
+            job, "completed_successful", schedule_dts=NOW - MINUTE, is_manual=True
+        )
+
+        upcoming = ask()
+
+        assert upcoming.times == [NOW + (10 + 15 * n) * MINUTE for n in range(5)]
+
+    def test_a_job_started_by_its_parent_has_no_times(
+        self, world, job, factory, dbsession, ask
+    ):
+        job.reschedule_interval = job.reschedule_interval_type = None
+        dbsession.commit()
+        factory.run(job, schedule_dts=NOW, is_manual=True)
+
+        assert ask().times == []
+
+    @pytest.mark.parametrize(
+        "schedule",
+        [
+            {"reschedule_type": "AFTER_COMPLETE_DTS"},
+            {"reschedule_type": "AFTER_SCHEDULE_DTS"},
+            {
+                "reschedule_interval": None,
+                "reschedule_interval_type": None,
+                "cron_expression": "*/10 * * * *",
+            },
+        ],
+        ids=["after-completion", "after-the-schedule", "cron"],
+    )
+    @pytest.mark.parametrize("waiting", [True, False], ids=["waiting", "running"])
+    def test_next_run_and_the_first_time_agree(
+        self, world, job, factory, dbsession, testapp, login, schedule, waiting
+    ):
+        for name, value in schedule.items():
+            setattr(job, name, value)
+        dbsession.commit()
+        now = utcnow()
+        finished(factory, job, world["a"]["worker"], now - 3 * MINUTE, 20)
+        if waiting:
+            factory.run(job, schedule_dts=(now + 7 * MINUTE).replace(microsecond=0))
+        else:
+            factory.run(job, "started", worker=world["a"]["worker"], schedule_dts=now)
+        login("user-a")
+
+        html = testapp.get(f"/jobs/{job.id}").html
+
+        now_grid = html.find("dl", class_="now-grid")
+        next_run = next(
+            div for div in now_grid("div") if div.dt.text.strip() == "Next run"
+        )
+        rows = html.find("table", class_="upcoming").tbody("tr")
+        assert len(rows) == 5
+        assert next_run.dd.time["datetime"] == rows[0].time["datetime"]
+        if waiting:
+            assert rows[0].time["datetime"] == iso(
+                (now + 7 * MINUTE).replace(microsecond=0)
+            )
+        else:
+            assert "at the earliest, after the current run" in next_run.text
+
+
 class TestRunPage:
     def test_shows_times_duration_worker_state_and_log(
         self, world, factory, testapp, login, dbsession
@@ -613,7 +816,12 @@ class TestLive:
 
         response = testapp.get(f"/live/jobs/{a['job'].id}", {"before": newer.id})
 
-        assert set(response.json["regions"]) == {"job_now", "chart", "history"}
+        assert set(response.json["regions"]) == {
+            "job_now",
+            "upcoming",
+            "chart",
+            "history",
+        }
         history = response.json["regions"]["history"]
         assert f"#{a['run'].id}<" in history and f"#{newer.id}<" not in history
 
