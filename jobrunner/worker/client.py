@@ -109,6 +109,9 @@ def describe_error(error: Exception) -> str:
     return f"{type(error).__name__}: {text}"
 
 
+INTERNAL_ERROR = "HTTP 500"
+
+
 def _is_transient_status(status: int) -> bool:
     return status >= 500 or status == 429
 
@@ -203,24 +206,31 @@ class ApiClient:
         attempts: int | None = 5,
         give_up: Callable[[], bool] | None = None,
         timeout: float | None = None,
+        internal_errors: int | None = None,
     ) -> Response:
         """Send a signed request and return the first non-transient answer.
 
         Transient failures are retried until ``attempts`` tries have been made
         (``None``: without limit) or ``give_up()`` says to stop; then
-        :class:`GaveUp` is raised.
+        :class:`GaveUp` is raised. ``internal_errors`` bounds, on its own, the
+        tries answered with HTTP 500: a server that is up but fails the same
+        request again and again, unlike one that is down or unavailable (no
+        answer, 502, 503, 504), which may be waited for without limit.
         """
         prepared = self.prepare(method, path, params, body)
         what = f"{method} {prepared.path_url}"
-        attempt = 0
+        attempt = failed_inside = 0
         while True:
             attempt += 1
             problem = self._send_once(prepared, timeout)
             if isinstance(problem, Response):
                 problem.attempts = attempt
                 return problem
-            if (attempts is not None and attempt >= attempts) or (
-                give_up is not None and give_up()
+            failed_inside += problem == INTERNAL_ERROR
+            if (
+                (attempts is not None and attempt >= attempts)
+                or (internal_errors is not None and failed_inside >= internal_errors)
+                or (give_up is not None and give_up())
             ):
                 raise GaveUp(f"{what}: {problem} (after {attempt} tries)")
             delay = self.backoff.delay(attempt)

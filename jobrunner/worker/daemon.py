@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 
 MISSING = (404, 405)  # an older server without the endpoint
 NOTE = "[jobrunner-worker: {}]\n"
+# Tries answered with HTTP 500 before the last of a log is given up, so that
+# the run's result can still be reported (about a minute of backing off).
+FINAL_LOG_INTERNAL_ERRORS = 8
 
 
 def _not_before(moment: datetime.datetime, *earlier: datetime.datetime | None):
@@ -262,9 +265,15 @@ class RunTask:
                     text,
                     attempts=None if final else 3,
                     give_up=self.daemon.abandoned.is_set,
+                    # The result waits for the last of the log while the
+                    # server is away, but not for a server that keeps failing
+                    # the append itself: then the result goes without it.
+                    internal_errors=FINAL_LOG_INTERNAL_ERRORS if final else None,
                 )
-            except GaveUp:
+            except GaveUp as error:
                 self.buffer.release()
+                if final:
+                    log.error("%s: the end of the log is lost: %s", self, error)
                 return
             if not self._handle_append(response, offset, text):
                 return
@@ -514,11 +523,16 @@ class Daemon:
             raise ProtocolError(f"run list: HTTP {response.status} {response.data}")
         claimed = 0
         for run in response.data.get("objects", []):
-            answer = self.client.patch(
-                run["resource_uri"],
-                {"enqueue_dts": isoformat(utcnow())},
-                give_up=self.stopping.is_set,
-            )
+            try:
+                answer = self.client.patch(
+                    run["resource_uri"],
+                    {"enqueue_dts": isoformat(utcnow())},
+                    give_up=self.stopping.is_set,
+                )
+            except GaveUp:
+                # A try whose answer was lost may have claimed the run for us.
+                self._claims_uncertain = True
+                raise
             if answer.status == 409 and answer.retried:
                 # Our first try may have been the one that took it.
                 answer = self.client.get(run["resource_uri"])

@@ -218,6 +218,19 @@ class TestFaults:
 
         assert run.log == b"one\ntwo\n"
 
+    def test_a_server_failing_every_append_still_gets_the_result(
+        self, fake, run_daemon
+    ):
+        run = fake.add_run(fake.add_job("#!/bin/sh\necho lost\n"))
+        failing = fake.fail("POST", r"/log/$", times=10**6, status=500)
+
+        run_daemon()
+        fake.wait_for(returned(run), timeout=20)
+
+        assert run.return_success is True
+        # The appends were tried, and given up after a bounded number of tries.
+        assert 0 < 10**6 - failing.times < 100
+
     def test_a_lost_claim_answer_is_recovered(self, fake, run_daemon):
         run = fake.add_run(fake.add_job("#!/bin/sh\necho adopted\n"))
         fake.fail("POST", r"/run/claim/", drop=True, after=True)
@@ -309,6 +322,23 @@ class TestOlderServer:
 
         assert run.return_success is True
         assert run.log == b"mine\n"
+
+    def test_a_seed_era_claim_applied_while_the_server_went_away_is_run(
+        self, fake, run_daemon, worker_id
+    ):
+        fake.claim_endpoint = False
+        run = fake.add_run(fake.add_job("#!/bin/sh\necho recovered\n"))
+        # The first PATCH of enqueue_dts is applied but its answer is lost;
+        # then the server is away for every remaining try of that request.
+        fake.fail("PATCH", rf"/run/{run.id}/$", drop=True, after=True)
+        fake.fail("PATCH", rf"/run/{run.id}/$", times=4, drop=True)
+
+        run_daemon()
+        fake.wait_for(returned(run), timeout=20)
+
+        assert run.worker_id == worker_id
+        assert run.return_success is True
+        assert run.log == b"recovered\n"
 
     def test_without_a_log_endpoint_the_log_goes_with_the_result(
         self, fake, run_daemon
