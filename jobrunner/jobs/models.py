@@ -1,6 +1,7 @@
 """Projects, job templates, jobs, their runs and everything hanging off runs."""
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -249,9 +250,14 @@ class RunLog(Base):
     )
     content: Mapped[str] = mapped_column(Text, default="")
     # Bytes of output received so far: the offset the next append must give.
-    received_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # 64-bit: a long-running chatty script can print more than 2 GiB.
+    received_bytes: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default="0"
+    )
     # Bytes dropped from the middle when the log outgrew its cap.
-    omitted_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    omitted_bytes: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default="0"
+    )
 
     run: Mapped[Run] = relationship(back_populates="run_log")
 

@@ -1,0 +1,44 @@
+"""log byte counts in 64 bits
+
+Revision ID: 5b0d2e7a9c31
+Revises: 1c917a6b74ff
+Create Date: 2026-12-04 05:10:00
+
+Locks: widening an integer column rewrites run_log on PostgreSQL, under an
+exclusive lock for as long as that takes (seconds per million logs); run it
+while the workers are quiet, or after pruning. Compatibility: the previous
+release reads and writes the wider columns unchanged.
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = "5b0d2e7a9c31"
+down_revision = "1c917a6b74ff"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("run_log") as batch_op:
+        for column in ("received_bytes", "omitted_bytes"):
+            batch_op.alter_column(
+                column,
+                existing_type=sa.Integer(),
+                type_=sa.BigInteger(),
+                existing_nullable=False,
+                existing_server_default="0",
+            )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("run_log") as batch_op:
+        for column in ("received_bytes", "omitted_bytes"):
+            batch_op.alter_column(
+                column,
+                existing_type=sa.BigInteger(),
+                type_=sa.Integer(),
+                existing_nullable=False,
+                existing_server_default="0",
+            )
