@@ -9,7 +9,7 @@ finds it done on its next pass.
 import datetime
 import logging
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from jobrunner.jobs import operations
 from jobrunner.jobs.models import Run
@@ -38,14 +38,19 @@ def fail_runs_of_silent_workers(
     rescheduled, its children and fail streak handled, and people told.
     A run claimed less than ``silent_after`` ago is left alone even if its
     worker has never pinged, to give a starting worker time for a heartbeat.
+    A run meant for a silent worker that never claimed it (a job that runs on
+    every worker of its pool) is failed too once it has been due that long:
+    nobody else may take it, and the schedule waits for every sibling.
     """
     cutoff = lc.now - silent_after
     runs = lc.dbsession.scalars(
         select(Run)
         .where(
             Run.return_dts.is_(None),
-            Run.enqueue_dts.isnot(None),
-            Run.enqueue_dts < cutoff,
+            or_(
+                Run.enqueue_dts < cutoff,
+                and_(Run.enqueue_dts.is_(None), Run.schedule_dts < cutoff),
+            ),
             Run.worker_id.in_(_silent_worker_ids(cutoff)),
         )
         .order_by(Run.id)
@@ -53,15 +58,17 @@ def fail_runs_of_silent_workers(
         .with_for_update(of=Run, skip_locked=True)
     ).all()
     for run in runs:
+        what = "this run" if run.enqueue_dts else "this run, meant for it,"
         note = (
             f"\n[jobrunner monitor] worker {run.worker_id} sent no heartbeat since "
-            f"{cutoff.isoformat()}; this run is marked failed.\n"
+            f"{cutoff.isoformat()}; {what} is marked failed.\n"
         )
         received = run.run_log.received_bytes if run.run_log else 0
         operations.append_log(lc, run, received, note)
-        operations.report(
-            lc, run, {"return_dts": lc.now, "return_success": False}, worker_id=None
-        )
+        report = {"return_dts": lc.now, "return_success": False}
+        if run.enqueue_dts is None:
+            report["enqueue_dts"] = lc.now
+        operations.report(lc, run, report, worker_id=None)
         log.warning("run %s of silent worker %s marked failed", run.id, run.worker_id)
     return [run.id for run in runs]
 

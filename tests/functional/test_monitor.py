@@ -89,6 +89,47 @@ def test_runs_of_responsive_workers_and_fresh_claims_are_left_alone(
     assert dbsession.get(Run, fresh.id).return_dts is None
 
 
+def test_a_run_meant_for_a_silent_worker_is_failed_and_its_siblings_go_on(
+    setup, factory, dbsession, monitor
+):
+    job = factory.job(
+        setup["job"].job_template,
+        setup["pool"],
+        run_on_all_workers=True,
+        reschedule_interval=1,
+        reschedule_interval_type="HOUR",
+    )
+    due = utcnow() - LONG_AGO
+    schedule = "all-workers-1"
+    meant_for_silent = factory.run(
+        job, worker=setup["silent"], schedule_id=schedule, schedule_dts=due
+    )
+    done = factory.run(
+        job,
+        "completed_successful",
+        worker=setup["alive"],
+        schedule_id=schedule,
+        schedule_dts=due,
+        return_dts=utcnow(),
+    )
+    not_yet_due = factory.run(
+        setup["job"], worker=setup["silent"], is_manual=True, schedule_dts=utcnow()
+    )
+
+    result = monitor.run_once()
+
+    assert result["failed_runs"] == [meant_for_silent.id]
+    dbsession.expire_all()
+    failed = dbsession.get(Run, meant_for_silent.id)
+    assert failed.return_success is False and failed.start_dts is None
+    assert "meant for it" in failed.run_log.content
+    assert dbsession.get(Run, not_yet_due.id).return_dts is None
+    # The occurrence is over, so the job has its next one, for both workers.
+    later = [r for r in pending_runs(dbsession, job) if r.id not in (done.id,)]
+    assert {r.worker_id for r in later} == {setup["silent"].id, setup["alive"].id}
+    assert all(r.schedule_dts > utcnow() for r in later)
+
+
 def test_a_pool_whose_workers_are_all_silent_is_reported_once(
     setup, dbsession, monitor, mailbox
 ):
