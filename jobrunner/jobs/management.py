@@ -214,6 +214,7 @@ def save_job(lc: Lifecycle, job: Job, values: dict) -> Job:
     is_new = job.id is None
     was_enabled = bool(job.enqueue_is_enabled)
     old_schedule = {name: getattr(job, name) for name in SCHEDULE_FIELDS}
+    old_slots = (job.worker_pool_id, bool(job.run_on_all_workers))
 
     if "job_template" in values:
         job.job_template = related(
@@ -272,6 +273,12 @@ def save_job(lc: Lifecycle, job: Job, values: dict) -> Job:
         operations.ensure_scheduled(lc, job)
     elif schedule_changed:
         reschedule(lc, job, keep_anchor="schedule_anchor_dts" in values)
+    elif old_slots != (job.worker_pool_id, bool(job.run_on_all_workers)) and (
+        old_slots[1] or job.run_on_all_workers
+    ):
+        # The pending runs were made for the workers of the old pool or the
+        # old setting; nobody else may claim them.
+        operations.replace_pending_runs(lc, job)
     return job
 
 

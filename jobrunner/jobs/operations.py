@@ -238,6 +238,81 @@ def create_manual_run(
     return runs
 
 
+def replace_pending_runs(lc: Lifecycle, job: Job) -> None:
+    """Hand the job's unclaimed scheduled runs to whoever may take them now.
+
+    Called when a job moves to another pool or starts or stops running on
+    all workers: the runs of its next occurrence were made for the workers
+    of that time. They are replaced by runs for today's workers, due at the
+    same time, unless part of the occurrence has been claimed already, in
+    which case it ends as its claimed runs return.
+    """
+    job = _lock_job(lc, job.id)
+    unclaimed = lc.dbsession.scalars(
+        select(Run).where(
+            Run.job_id == job.id,
+            Run.is_manual.is_(False),
+            Run.enqueue_dts.is_(None),
+            Run.return_dts.is_(None),
+        )
+    ).all()
+    if not unclaimed:
+        schedule_next(lc, job)
+        return
+    for run in unclaimed:
+        lc.dbsession.delete(run)
+    lc.dbsession.flush()
+    schedule_id = unclaimed[0].schedule_id
+    served = schedule_id is not None and _siblings(lc, schedule_id)
+    if not served:
+        _create_runs(lc, job, unclaimed[0].schedule_dts, is_manual=False)
+    elif all(s.return_dts is not None for s in served):
+        finish_schedule(lc, _last_returned(served), job)
+
+
+def release_worker_runs(
+    lc: Lifecycle, worker: Worker, pool_ids: Sequence[int] | None = None
+) -> None:
+    """Take back a worker's unclaimed runs after it left pools or was disabled.
+
+    Only jobs that run on all workers give a worker runs of its own before it
+    claims them. Those of jobs in ``pool_ids`` (every pool when None) are
+    deleted: the occurrence goes on with the other workers, ends now if they
+    all returned already, and is made again for today's workers if this one
+    was its only worker.
+    """
+    query = select(Run).where(
+        Run.worker_id == worker.id,
+        Run.is_manual.is_(False),
+        Run.enqueue_dts.is_(None),
+        Run.return_dts.is_(None),
+    )
+    if pool_ids is not None:
+        query = query.where(
+            Run.job_id.in_(select(Job.id).where(Job.worker_pool_id.in_(pool_ids)))
+        )
+    for run in lc.dbsession.scalars(query).all():
+        job = _lock_job(lc, run.job_id)
+        lc.dbsession.delete(run)
+        lc.dbsession.flush()
+        lc.dbsession.expire(job.worker_pool, ["workers"])
+        siblings = _siblings(lc, run.schedule_id) if run.schedule_id else []
+        if not siblings:
+            _create_runs(lc, job, run.schedule_dts, is_manual=False)
+        elif all(s.return_dts is not None for s in siblings):
+            finish_schedule(lc, _last_returned(siblings), job)
+
+
+def _last_returned(runs: list[Run]) -> Run:
+    return max(runs, key=lambda run: (run.return_dts, run.id))
+
+
+def _siblings(lc: Lifecycle, schedule_id: str) -> list[Run]:
+    return lc.dbsession.scalars(
+        select(Run).where(Run.schedule_id == schedule_id).order_by(Run.id)
+    ).all()
+
+
 # -- claiming --------------------------------------------------------------------
 
 
@@ -548,7 +623,15 @@ def finish(lc: Lifecycle, run: Run, job: Job | None = None) -> None:
     )
     if not run.return_success:
         _notify_failed_run(lc, job, run)
+    finish_schedule(lc, run, job)
 
+
+def finish_schedule(lc: Lifecycle, run: Run, job: Job) -> None:
+    """What follows the end of the occurrence ``run`` belongs to, if it ended.
+
+    The failure count, the next run and the children come once per
+    occurrence: after its last sibling returned. ``job`` is locked.
+    """
     siblings = [run]
     if run.schedule_id is not None:
         siblings = lc.dbsession.scalars(

@@ -5,6 +5,7 @@ from sqlalchemy.orm import Session
 
 from jobrunner.accounts.operations import new_credentials
 from jobrunner.exceptions import DomainError
+from jobrunner.jobs import operations
 from jobrunner.jobs.models import Job, Run
 from jobrunner.records import assign, ensure_unique, related_list
 from jobrunner.workers.models import Worker, WorkerPool
@@ -67,6 +68,8 @@ def delete_pool(lc, pool: WorkerPool) -> None:
 
 
 def save_worker(lc, worker: Worker, values: dict) -> Worker:
+    was_enabled = worker.id is not None and worker.enqueue_is_enabled
+    old_pools = {pool.id for pool in worker.pools} if worker.id is not None else set()
     assign(
         worker,
         values,
@@ -75,6 +78,16 @@ def save_worker(lc, worker: Worker, values: dict) -> Worker:
     if "worker_pools" in values:
         worker.pools = related_list(
             lc, WorkerPool, values["worker_pools"], "worker_pools"
+        )
+    # Runs waiting for this worker alone (jobs that run on all workers) go
+    # back to the others when it may no longer take them.
+    if was_enabled and not worker.enqueue_is_enabled:
+        lc.dbsession.flush()
+        operations.release_worker_runs(lc, worker)
+    elif old_pools - {pool.id for pool in worker.pools}:
+        lc.dbsession.flush()
+        operations.release_worker_runs(
+            lc, worker, sorted(old_pools - {pool.id for pool in worker.pools})
         )
     return worker
 
@@ -95,9 +108,16 @@ def rotate_secret(lc, worker: Worker) -> str:
 def delete_worker(lc, worker: Worker) -> None:
     busy = lc.dbsession.scalar(
         select(Run.id)
-        .where(Run.worker_id == worker.id, Run.return_dts.is_(None))
+        .where(
+            Run.worker_id == worker.id,
+            Run.enqueue_dts.isnot(None),
+            Run.return_dts.is_(None),
+        )
         .limit(1)
     )
     if busy:
         raise DomainError("conflict", "id", "The worker holds unfinished runs.")
+    worker.enqueue_is_enabled = False
+    lc.dbsession.flush()
+    operations.release_worker_runs(lc, worker)
     lc.dbsession.delete(worker)

@@ -1,6 +1,7 @@
 """What follows a returned run: siblings, chains, failures, mail, logs, kills."""
 
 import datetime
+import json
 
 import pytest
 
@@ -121,6 +122,127 @@ class TestRunOnAllWorkers:
         assert after_first == []
         assert len(after_both) == 2
         assert len({r.schedule_id for r in after_both}) == 1
+
+
+class TestRunOnAllWorkersAfterEdits:
+    """Admin edits hand the pending sibling runs to the workers of today."""
+
+    @pytest.fixture
+    def admin(self, factory, sign):
+        return sign(factory.admin_key())
+
+    @pytest.fixture
+    def due(self, setup, dbsession):
+        """When the job's first occurrence, one run per worker, is due."""
+        setup["job"].run_on_all_workers = True
+        dbsession.commit()
+        runs = schedule_first_run(dbsession, setup["job"], utcnow() - EARLIER)
+        assert len(runs) == 2
+        return runs[0].schedule_dts
+
+    def edit(self, admin, path, **values):
+        return admin.request("PATCH", f"{API}/{path}", json.dumps(values), status=200)
+
+    def claim(self, signer):
+        return post(signer, f"{API}/run/claim/", limit=10).json["objects"]
+
+    def claim_and_return(self, signer):
+        (claimed,) = self.claim(signer)
+        now = utcnow()
+        patch(signer, claimed["id"], start_dts=now, return_dts=now, return_success=True)
+
+    def test_moving_the_job_to_another_pool_gives_its_workers_the_run(
+        self, setup, due, factory, dbsession, admin, sign
+    ):
+        other_pool = factory.pool()
+        newcomer = factory.worker(pools=[other_pool])
+        setup["project"].worker_pools.append(other_pool)
+        dbsession.commit()
+
+        self.edit(admin, f"job/{setup['job'].id}/", worker_pool=other_pool.id)
+
+        (run,) = pending_runs(dbsession, setup["job"])
+        assert run.worker_id == newcomer.id
+        assert run.schedule_dts == due
+        assert all(self.claim(sign(w)) == [] for w in setup["workers"])
+        assert [r["id"] for r in self.claim(sign(newcomer))] == [run.id]
+
+    def test_a_worker_leaving_the_pool_no_longer_holds_up_the_schedule(
+        self, setup, due, dbsession, admin, sign
+    ):
+        first, second = setup["workers"]
+
+        self.edit(admin, f"worker/{second.id}/", worker_pools=[])
+        self.claim_and_return(sign(first))
+
+        (next_run,) = pending_runs(dbsession, setup["job"])
+        assert next_run.worker_id == first.id
+        assert next_run.schedule_dts > due
+        assert self.claim(sign(second)) == []
+
+    def test_the_schedule_ends_when_the_last_waiting_worker_is_disabled(
+        self, setup, due, dbsession, admin, sign
+    ):
+        first, second = setup["workers"]
+        self.claim_and_return(sign(first))
+        assert [r.worker_id for r in pending_runs(dbsession, setup["job"])] == [
+            second.id
+        ]
+
+        self.edit(admin, f"worker/{second.id}/", enqueue_is_enabled=False)
+
+        (next_run,) = pending_runs(dbsession, setup["job"])
+        assert next_run.worker_id == first.id
+        assert next_run.schedule_dts > due
+
+    def test_a_lone_worker_leaving_gives_the_run_to_whoever_joins(
+        self, setup, dbsession, admin, sign, factory
+    ):
+        first, second = setup["workers"]
+        second.pools = []
+        setup["job"].run_on_all_workers = True
+        dbsession.commit()
+        (run,) = schedule_first_run(dbsession, setup["job"], utcnow() - EARLIER)
+        due = run.schedule_dts
+
+        self.edit(admin, f"worker/{first.id}/", worker_pools=[])
+
+        (waiting,) = pending_runs(dbsession, setup["job"])
+        assert waiting.worker_id is None
+        assert waiting.schedule_dts == due
+
+    def test_running_on_one_worker_again_leaves_one_pending_run(
+        self, setup, due, dbsession, admin
+    ):
+        self.edit(admin, f"job/{setup['job'].id}/", run_on_all_workers=False)
+
+        (run,) = pending_runs(dbsession, setup["job"])
+        assert (run.worker_id, run.schedule_id) == (None, None)
+        assert run.schedule_dts == due
+
+    def test_running_on_all_workers_gives_each_worker_a_run(
+        self, setup, dbsession, admin
+    ):
+        (run,) = schedule_first_run(dbsession, setup["job"], utcnow() - EARLIER)
+        due = run.schedule_dts
+
+        self.edit(admin, f"job/{setup['job'].id}/", run_on_all_workers=True)
+
+        runs = pending_runs(dbsession, setup["job"])
+        assert sorted(r.worker_id for r in runs) == sorted(
+            w.id for w in setup["workers"]
+        )
+        assert {r.schedule_dts for r in runs} == {due}
+
+    def test_a_worker_with_a_waiting_run_may_be_deleted(
+        self, setup, due, dbsession, admin
+    ):
+        first, second = setup["workers"]
+
+        admin.request("DELETE", f"{API}/worker/{second.id}/", status=204)
+
+        runs = pending_runs(dbsession, setup["job"])
+        assert [r.worker_id for r in runs] == [first.id]
 
 
 class TestChains:
