@@ -48,13 +48,12 @@ _RUN_COLUMNS = (
     Run.return_success,
     Run.is_manual,
     Run.pid,
-    Worker.title.label("worker_title"),
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class RunRow:
-    """A run as the pages show it, with its worker's name."""
+    """A run as the pages show it, with its worker's name if the user may see it."""
 
     id: int
     job_id: int
@@ -76,6 +75,11 @@ class RunRow:
     def is_finished(self) -> bool:
         return self.return_dts is not None
 
+    @property
+    def worker_hidden(self) -> bool:
+        """Whether a worker took the run that serves none of the user's pools."""
+        return self.worker_id is not None and self.worker_title is None
+
     def duration(self, now: datetime.datetime) -> datetime.timedelta | None:
         """How long it ran, or has been running so far."""
         if self.start_dts is None:
@@ -91,11 +95,20 @@ def headline_state(active: list[RunRow], last: RunRow | None) -> str:
     return last.state if last is not None else "never_run"
 
 
-def _runs(query):
-    """Select a query's runs as :class:`RunRow` columns, with the worker's title."""
-    return query.add_columns(*_RUN_COLUMNS).outerjoin(
-        Worker, Worker.id == Run.worker_id
+def _runs(query, identity: Identity):
+    """Select a query's runs as :class:`RunRow` columns, with the worker's title.
+
+    A worker can serve pools of projects the user may not see (a job moved to
+    another pool, or a shared host): its title is then left out, as the
+    workers page leaves the worker out.
+    """
+    worker_title = (
+        scopes.worker(select(Worker.title), identity)
+        .where(Worker.id == Run.worker_id)
+        .correlate(Run)
+        .scalar_subquery()
     )
+    return query.add_columns(*_RUN_COLUMNS, worker_title.label("worker_title"))
 
 
 def _rows(dbsession: Session, query) -> list[RunRow]:
@@ -230,7 +243,9 @@ def overview(
     active = scopes.run(select(), identity).where(
         Run.return_dts.is_(None), Run.enqueue_dts.isnot(None)
     )
-    for run in _rows(dbsession, _runs(active).order_by(Run.enqueue_dts, Run.id)):
+    for run in _rows(
+        dbsession, _runs(active, identity).order_by(Run.enqueue_dts, Run.id)
+    ):
         lines[run.job_id].active.append(run)
         block = counts[project_of[run.job_id]]
         if run.state == "started":
@@ -278,7 +293,7 @@ def _last_finished_runs(dbsession: Session, identity: Identity) -> list[RunRow]:
         .scalar_subquery()
     )
     ids = scopes.job(select(latest).select_from(Job), identity)
-    return _rows(dbsession, _runs(select()).where(Run.id.in_(ids)))
+    return _rows(dbsession, _runs(select(), identity).where(Run.id.in_(ids)))
 
 
 def recent_failures(
@@ -286,7 +301,7 @@ def recent_failures(
 ) -> list[FailedRun]:
     """The latest failed runs of the last 24 hours, newest first."""
     query = (
-        _runs(scopes.run(select(), identity))
+        _runs(scopes.run(select(), identity), identity)
         .add_columns(Job.title.label("job_title"), Project.title.label("project"))
         .join(Job, Job.id == Run.job_id)
         .join(JobTemplate, JobTemplate.id == Job.job_template_id)
@@ -440,6 +455,7 @@ def _run_cursor(dbsession: Session, job_id: int, run_id: int):
 
 def history(
     dbsession: Session,
+    identity: Identity,
     job_id: int,
     *,
     before: int | None = None,
@@ -452,7 +468,7 @@ def history(
     ``before`` or, going back towards the newest, those newer than ``after``.
     The caller has checked that the job is visible.
     """
-    query = _runs(select()).where(Run.job_id == job_id)
+    query = _runs(select(), identity).where(Run.job_id == job_id)
     key = (Run.schedule_dts, Run.id)
     if before is None and after is None:
         rows = _rows(
@@ -542,7 +558,7 @@ def job_page(
     ).one_or_none()
     if job is None:
         return None
-    page = history(dbsession, job.id, before=before, after=after)
+    page = history(dbsession, identity, job.id, before=before, after=after)
     if page is None:
         return None
     related = _visible_jobs(
@@ -554,7 +570,7 @@ def job_page(
     ).all()
     last = _rows(
         dbsession,
-        _runs(select())
+        _runs(select(), identity)
         .where(Run.job_id == job.id, Run.return_dts.isnot(None))
         .order_by(Run.return_dts.desc(), Run.id.desc())
         .limit(1),
@@ -562,7 +578,7 @@ def job_page(
     # Unfinished runs: few, read from the partial index on unfinished runs.
     unfinished = _rows(
         dbsession,
-        _runs(select())
+        _runs(select(), identity)
         .where(Run.job_id == job.id, Run.return_dts.is_(None))
         .order_by(Run.schedule_dts, Run.id),
     )
@@ -609,7 +625,8 @@ def run_page(
 ) -> RunPage | None:
     """A run with its job and its whole log, or None when it is not visible."""
     rows = _rows(
-        dbsession, _runs(scopes.run(select(), identity)).where(Run.id == run_id)
+        dbsession,
+        _runs(scopes.run(select(), identity), identity).where(Run.id == run_id),
     )
     if not rows:
         return None
@@ -743,7 +760,7 @@ def workers_page(
     ).all()
     current = defaultdict(list)
     active = (
-        _runs(scopes.run(select(), identity))
+        _runs(scopes.run(select(), identity), identity)
         .add_columns(Job.title.label("job_title"))
         .join(Job, Job.id == Run.job_id)
         .where(

@@ -736,6 +736,65 @@ class TestRunPage:
         assert "5000 bytes from its middle are not kept" in text
 
 
+class TestWorkersOfOtherPools:
+    """A run taken by a worker outside the user's pools does not name it."""
+
+    @pytest.fixture
+    def runs(self, world, factory):
+        a, b = world["a"], world["b"]
+        # The job ran in pool-b's worker (the job moved pools since).
+        done = finished(factory, a["job"], b["worker"], utcnow() - MINUTE, 5)
+        going = factory.run(a["job"], "started", worker=b["worker"])
+        return {"done": done, "going": going}
+
+    @pytest.mark.parametrize("page", ["done", "going", "job"])
+    def test_the_pages_say_another_pools_worker(
+        self, world, runs, testapp, login, page
+    ):
+        login("user-a")
+        path = f"/jobs/{world['a']['job'].id}" if page == "job" else None
+
+        response = testapp.get(path or f"/runs/{runs[page].id}")
+
+        text = visible_text(response)
+        assert world["b"]["worker"].title not in text
+        assert f"#worker-{world['b']['worker'].id}" not in response.text
+        assert "another pool's worker" in text
+
+    def test_the_job_page_says_so_in_the_history_and_for_the_running_run(
+        self, world, runs, testapp, login
+    ):
+        login("user-a")
+
+        html = testapp.get(f"/jobs/{world['a']['job'].id}").html
+
+        active = html.find("ul", class_="active-runs").text
+        assert "on another pool's worker" in " ".join(active.split())
+        cells = html.find("table", class_="runs").find_all(
+            "td", attrs={"data-label": "Worker"}
+        )
+        shown = [cell.text.strip() for cell in cells]
+        assert shown.count("another pool's worker") == 2
+        assert world["a"]["worker"].title in shown
+
+    def test_a_superuser_sees_the_worker(self, world, runs, testapp, login):
+        login("root")
+
+        text = visible_text(testapp.get(f"/runs/{runs['done'].id}"))
+
+        assert f"Worker {world['b']['worker'].title}" in text
+        assert "another pool's worker" not in text
+
+    def test_the_live_regions_leave_it_out_too(self, world, runs, testapp, login):
+        login("user-a")
+
+        job = testapp.get(f"/live/jobs/{world['a']['job'].id}").json["regions"]
+        run = testapp.get(f"/live/runs/{runs['going'].id}").json["regions"]
+
+        for html in (*job.values(), *run.values()):
+            assert world["b"]["worker"].title not in html
+
+
 class TestWorkersPage:
     def test_shows_heartbeats_versions_and_current_runs(
         self, world, factory, testapp, login, dbsession
@@ -918,17 +977,22 @@ class TestHistoryKeyset:
             for _ in range(7)
         ] + [a["run"].id]
         session = factory.dbsession
+        identity = identity_of(a["user"])
         expected = sorted(ids[:-1], reverse=True) + [a["run"].id]
 
         seen, before = [], None
         while True:
-            page = queries.history(session, a["job"].id, before=before, size=3)
+            page = queries.history(
+                session, identity, a["job"].id, before=before, size=3
+            )
             seen += [run.id for run in page.runs]
             if page.older is None:
                 break
             before = page.older
 
         assert seen == expected
-        back = queries.history(session, a["job"].id, after=expected[5], size=3)
+        back = queries.history(
+            session, identity, a["job"].id, after=expected[5], size=3
+        )
         assert [run.id for run in back.runs] == expected[2:5]
         assert back.newer == expected[2] and back.is_first is False
