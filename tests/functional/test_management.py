@@ -216,6 +216,11 @@ class TestValidation:
                 "cron_expression",
             ),
             ({"timezone": "Mars/Olympus"}, "timezone"),
+            ({"timezone": "America"}, "timezone"),
+            ({"timezone": "Europe"}, "timezone"),
+            ({"timezone": "Etc"}, "timezone"),
+            ({"timezone": "posixrules"}, "timezone"),
+            ({"timezone": "../zoneinfo/UTC"}, "timezone"),
             ({"reschedule_type": "SOMETIMES"}, "reschedule_type"),
             ({"title": ""}, "title"),
             ({"parent": 999999}, "parent"),
@@ -232,6 +237,15 @@ class TestValidation:
         assert field in [e["name"] for e in response.json["errors"]]
         assert dbsession.query(Job).count() == 0
         assert dbsession.query(Run).count() == 0
+
+    def test_a_time_zone_folder_is_refused_on_change_too(self, admin, base):
+        job = send(admin, "POST", f"{API}/job/", job_body(base), 201).json
+
+        response = send(
+            admin, "PATCH", f"{API}/job/{job['id']}/", {"timezone": "Europe"}, 400
+        )
+
+        assert [e["name"] for e in response.json["errors"]] == ["timezone"]
 
     def test_titles_are_unique_where_the_model_says_so(self, admin, base):
         send(admin, "POST", f"{API}/job/", job_body(base), 201)
