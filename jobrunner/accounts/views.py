@@ -40,10 +40,17 @@ def _safe_came_from(came_from) -> str:
         return "/"
 
 
+# The flag the logout redirect sets, so the login form can say it worked.
+LOGGED_OUT = "logged_out"
+
+
 def _login_form(request, came_from: str, message: str = "", username: str = ""):
+    # Someone still logged in who follows an old link is not told otherwise.
+    logged_out = LOGGED_OUT in request.GET and request.identity is None
     return {
         "came_from": came_from,
         "message": message,
+        "notice": "You are logged out." if logged_out else "",
         "username": username,
         "csrf_token": get_csrf_token(request),
     }
@@ -129,6 +136,17 @@ def _render_form(request, message, data):
     return response
 
 
+@view_config(
+    route_name="logout",
+    request_method="GET",
+    renderer="jobrunner:templates/logout.jinja2",
+)
+def logout_form(request):
+    """Ask before logging out: a link must not end a session, the button does."""
+    request.response.headers["Cache-Control"] = "no-store"
+    return {"identity": request.identity, "csrf_token": get_csrf_token(request)}
+
+
 @view_config(route_name="logout", request_method="POST")
 def logout(request):
     """Forget the session cookie."""
@@ -140,7 +158,8 @@ def logout(request):
         request.response.content_type = "application/json"
         request.response.json_body = {"status": "ok"}
         return request.response
-    return HTTPSeeOther(location=request.route_url("login"), headers=headers)
+    location = request.route_url("login", _query={LOGGED_OUT: "1"})
+    return HTTPSeeOther(location=location, headers=headers)
 
 
 def includeme(config):

@@ -494,10 +494,62 @@ class TestLogout:
 
         response = testapp.post("/logout", {"csrf_token": token}, status=303)
 
-        assert response.location == "http://localhost/login"
+        assert response.location == "http://localhost/login?logged_out=1"
         assert "Max-Age=0" in auth_cookie(response)
         testapp.get(f"{API}/project/", status=401)
         testapp.get("/", status=303)
+
+    def test_get_shows_a_form_that_logs_out(self, factory, testapp, login):
+        factory.world()
+        login("user-a")
+
+        page = testapp.get("/logout", status=200)
+        form = page.forms[0]
+        response = form.submit(status=303)
+
+        assert form.method.upper() == "POST" and form.action == "/logout"
+        assert form["csrf_token"].value
+        assert "Signed in as user-a" not in page.text
+        assert "You are signed in as user-a." in page.text
+        assert page.headers["Cache-Control"] == "no-store"
+        assert "Max-Age=0" in auth_cookie(response)
+        testapp.get("/", status=303)
+
+    def test_get_alone_does_not_log_out(self, factory, testapp, login):
+        factory.world()
+        login("user-a")
+
+        testapp.get("/logout", status=200)
+
+        testapp.get("/", status=200)
+
+    def test_get_says_so_when_nobody_is_logged_in(self, testapp):
+        page = testapp.get("/logout", status=200)
+
+        assert "You are not logged in." in page.text
+        assert not page.forms
+
+    def test_the_login_form_then_says_you_are_logged_out(self, factory, testapp, login):
+        factory.world()
+        login("user-a")
+        form = testapp.get("/logout").forms[0]
+
+        page = form.submit(status=303).follow()
+
+        notice = page.html.find("p", class_="notice")
+        assert notice.text == "You are logged out."
+        assert notice["role"] == "status"
+        assert "You are logged out." not in testapp.get("/login").text
+
+    def test_the_flag_says_nothing_to_someone_still_logged_in(
+        self, factory, testapp, login
+    ):
+        factory.world()
+        login("user-a")
+
+        page = testapp.get("/login", {"logged_out": "1"})
+
+        assert "You are logged out." not in page.text
 
     def test_json_logs_out(self, factory, testapp, login):
         factory.world()
