@@ -65,8 +65,11 @@ class LogBuffer:
         self.dropped_bytes = 0
         self._pending = bytearray()
         self._in_flight = 0
-        # The unsent drop marker, as (start, length, bytes it stands for).
-        self._marker: tuple[int, int, int] | None = None
+        # The drop markers still in the buffer, as (start, length, bytes each
+        # stands for), in order. A marker is forgotten only once the server
+        # has acknowledged it: a chunk that did not arrive is pending again,
+        # and its marker must still count as a marker, not as output.
+        self._markers: list[tuple[int, int, int]] = []
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -93,18 +96,23 @@ class LogBuffer:
         )
         if end <= start:
             return
-        dropped = end - start
-        if self._marker is not None:
-            # Merge with the unsent marker: drop up to its end, so that one
-            # marker counts everything dropped since the last one was sent.
-            marker_start, marker_length, earlier = self._marker
-            end = max(end, marker_start + marker_length)
-            dropped = end - start - marker_length + earlier
-            self.dropped_bytes -= earlier
+        # Markers in the dropped stretch merge into the new one, which then
+        # counts the output they stood for; a marker that the stretch cuts
+        # into is taken whole. Markers in flight, before ``start``, stay.
+        merged = [m for m in self._markers if m[0] + m[1] > start and m[0] < end]
+        if merged:
+            end = max(end, merged[-1][0] + merged[-1][1])
+        dropped = (end - start) - sum(m[1] for m in merged)
+        stands_for = dropped + sum(m[2] for m in merged)
         self.dropped_bytes += dropped
-        marker = drop_marker(dropped)
+        marker = drop_marker(stands_for)
         self._pending[start:end] = marker
-        self._marker = (start, len(marker), dropped)
+        shift = len(marker) - (end - start)
+        self._markers = (
+            [m for m in self._markers if m[0] + m[1] <= start]
+            + [(start, len(marker), stands_for)]
+            + [(m[0] + shift, m[1], m[2]) for m in self._markers if m[0] >= end]
+        )
 
     def take(self, max_bytes: int) -> tuple[int, str] | None:
         """Mark the next chunk as in flight; return ``(offset, text)`` or None."""
@@ -112,13 +120,10 @@ class LogBuffer:
             if self._in_flight or not self._pending:
                 return None
             end = _boundary_before(self._pending, max_bytes)
-            if self._marker is not None:
-                marker_start, marker_length, _ = self._marker
+            for marker_start, marker_length, _ in self._markers:
                 if marker_start < end < marker_start + marker_length:
-                    # Send the marker whole, in this chunk or the next one.
+                    # Send a marker whole, in this chunk or the next one.
                     end = marker_start or marker_start + marker_length
-                if marker_start < end:
-                    self._marker = None
             if end == 0:  # one character longer than max_bytes
                 end = _char_boundary(self._pending, 1)
             self._in_flight = end
@@ -138,9 +143,11 @@ class LogBuffer:
             if 0 <= received <= len(self._pending):
                 end = _char_boundary(self._pending, received)
                 del self._pending[:end]
-                if self._marker is not None:
-                    start = self._marker[0] - end
-                    self._marker = (start, *self._marker[1:]) if start >= 0 else None
+                self._markers = [
+                    (start - end, size, count)
+                    for start, size, count in self._markers
+                    if start >= end
+                ]
             self.server_length = length
 
     def note_gap(self, server_length: int) -> None:
@@ -155,8 +162,7 @@ class LogBuffer:
                 f"between the worker and the server]\n"
             ).encode(ENCODING)
             self._pending[0:0] = note
-            if self._marker is not None:
-                self._marker = (self._marker[0] + len(note), *self._marker[1:])
+            self._markers = [(m[0] + len(note), m[1], m[2]) for m in self._markers]
 
     def text(self) -> str:
         """Everything pending (all of the output when nothing was shipped)."""

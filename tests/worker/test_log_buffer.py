@@ -135,6 +135,20 @@ def test_a_sent_marker_is_not_merged_with_later_drops():
     assert len(MARKER.findall(buffer.text())) == 1
 
 
+def test_a_marker_in_a_chunk_that_did_not_arrive_stays_a_marker():
+    buffer = LogBuffer(max_bytes=2000)
+    buffer.append("a" * 3000)
+    _, first = buffer.take(1024)
+    buffer.release()
+
+    buffer.append("b" * 3000)
+
+    text = buffer.text()
+    assert len(MARKER.findall(first)) == 1
+    assert MARKER.findall(text) == [str(buffer.dropped_bytes)]
+    assert len(MARKER.sub("", text)) + buffer.dropped_bytes == 6000
+
+
 def _simulate(max_bytes, chunk, steps):
     """Drive a buffer with appends and shipments, like the reader and the
     shipper do, against a server that may lose answers; return
@@ -154,6 +168,11 @@ def _simulate(max_bytes, chunk, steps):
         if kind == "failed":  # the request never arrived
             buffer.release()
             continue
+        if kind == "failed-while-writing":  # the script wrote on meanwhile
+            buffer.append("w" * 700)
+            written.append("w" * 700)
+            buffer.release()
+            continue
         assert offset == len(server)
         server += text.encode()
         # "lost-answer": the answer was lost; the retry gets a 416 carrying
@@ -170,7 +189,10 @@ def _simulate(max_bytes, chunk, steps):
 steps_strategy = st.lists(
     st.one_of(
         st.tuples(st.just("append"), st.text(max_size=300)),
-        st.tuples(st.sampled_from(["ship", "lost-answer", "failed"]), st.none()),
+        st.tuples(
+            st.sampled_from(["ship", "lost-answer", "failed", "failed-while-writing"]),
+            st.none(),
+        ),
     ),
     max_size=60,
 )
