@@ -70,14 +70,15 @@ class Monitor:
             )
             return function(lc, self.silent_after)
 
-    def run_once(self) -> dict:
+    def run_once(self, report_pools: bool = True) -> dict:
+        """One pass of every duty; ``report_pools`` False leaves pools unjudged."""
         failed = []
         while True:
             batch = self._duty(monitor.fail_runs_of_silent_workers)
             failed += batch
             if len(batch) < monitor.BATCH:
                 break
-        pools = self._duty(monitor.report_silent_pools)
+        pools = self._duty(monitor.report_silent_pools) if report_pools else []
         result = {"failed_runs": failed, "silent_pools": pools}
         if self.prune_older_than is not None:
             result["pruned"] = self.prune_if_due()
@@ -145,9 +146,13 @@ def _loop(duties: Monitor) -> None:
         signal.signal(signum, lambda *_: stop.set())
     interval = float(duties.settings["monitor.interval"])
     log.info("monitor started, every %s s", interval)
+    # Started together with the workers (a deploy, bin/serve), the monitor
+    # would find a pool whose workers have not sent their first heartbeat
+    # yet and report it silent; pools are judged once a silence could last.
+    judge_pools_from = time.monotonic() + duties.silent_after.total_seconds()
     while not stop.is_set():
         try:
-            result = duties.run_once()
+            result = duties.run_once(report_pools=time.monotonic() >= judge_pools_from)
             if result["failed_runs"] or result["silent_pools"]:
                 log.info("monitor pass: %s", result)
         except Exception:

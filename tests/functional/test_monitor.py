@@ -146,6 +146,20 @@ def test_a_pool_whose_workers_are_all_silent_is_reported_once(
     assert "pool@example.com" in mails[0]["To"]
 
 
+def test_a_pass_that_leaves_pools_unjudged_reports_none_and_tells_nobody(
+    setup, dbsession, monitor, mailbox
+):
+    setup["alive"].ping_response_dts = utcnow() - LONG_AGO
+    dbsession.commit()
+
+    starting = monitor.run_once(report_pools=False)
+    later = monitor.run_once()
+
+    assert starting["silent_pools"] == []
+    assert later["silent_pools"] == [setup["pool"].id]
+    assert len([m for m in mailbox() if "not responding" in m["Subject"]]) == 1
+
+
 def test_a_pool_is_reported_again_after_it_recovered_and_fell_silent(
     setup, dbsession, monitor
 ):
