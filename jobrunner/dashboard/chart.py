@@ -39,13 +39,21 @@ class ChartRun:
 
 @dataclasses.dataclass(frozen=True)
 class Bar:
+    """A run's bar; ``label`` is its tooltip, ``outcome`` the same without a time."""
+
     run_id: int
     x: float
     y: float
     width: float
     height: float
     failed: bool
-    label: str
+    outcome: str
+    return_dts: datetime.datetime
+
+    @property
+    def label(self) -> str:
+        """The tooltip in UTC, until the page's script writes it in local time."""
+        return f"{self.outcome}, {utc_text(self.return_dts)}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +113,7 @@ def duration_chart(runs: Sequence[ChartRun]) -> Chart:
     for index, run in enumerate(runs):
         # A run that took no measurable time still gets a visible sliver.
         height = max((HEIGHT - BOTTOM) - y_of(run.seconds), 1.5)
-        outcome = "succeeded" if run.success else "failed"
+        ended = "succeeded" if run.success else "failed"
         took = duration(datetime.timedelta(seconds=run.seconds))
         bars.append(
             Bar(
@@ -115,7 +123,8 @@ def duration_chart(runs: Sequence[ChartRun]) -> Chart:
                 width=round(slot * 0.7, 2),
                 height=round(height, 2),
                 failed=not run.success,
-                label=f"Run {run.id} {outcome} in {took}, {utc_text(run.return_dts)}",
+                outcome=f"Run {run.id} {ended} in {took}",
+                return_dts=run.return_dts,
             )
         )
     ticks = tuple(

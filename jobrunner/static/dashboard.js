@@ -1,6 +1,7 @@
 // The dashboard's behaviour in the browser, in plain JavaScript:
 // * every <time datetime="..."> is written in the browser's time zone, with
-//   the UTC time left in its title for hovering;
+//   the UTC time left in its title for hovering; a chart bar's tooltip (an
+//   SVG <title data-datetime="...">) gives the local time with UTC after it;
 // * a page with a live bar polls its JSON twin (/live/...) and swaps in the
 //   regions that changed, keeping keyboard focus where it was;
 // * the run page appends new log output as it arrives;
@@ -63,6 +64,16 @@
         continue;
       }
       element.textContent = formatTime(date, element.dataset.style, now);
+    }
+    var tooltips = root.querySelectorAll("svg title[data-datetime]");
+    for (var j = 0; j < tooltips.length; j++) {
+      var tooltip = tooltips[j];
+      var when = new Date(tooltip.getAttribute("data-datetime"));
+      if (isNaN(when.getTime())) {
+        continue;
+      }
+      tooltip.textContent = tooltip.getAttribute("data-lead") + ", " +
+        fullDate.format(when) + " (" + tooltip.getAttribute("data-utc") + ")";
     }
   }
 

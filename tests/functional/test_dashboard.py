@@ -470,6 +470,22 @@ class TestJobPage:
         assert svg["role"] == "img"
         assert "1 failed" in svg.find("desc").text
 
+    def test_a_bars_tooltip_carries_its_time_for_the_browser(
+        self, world, job, factory, testapp, login
+    ):
+        end = datetime.datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC)
+        done = finished(factory, job, world["a"]["worker"], end, 28)
+        login("user-a")
+
+        svg = testapp.get(f"/jobs/{job.id}").html.find("svg")
+
+        title = svg.find("rect", attrs={"data-run": str(done.id)}).find("title")
+        # The page's script writes the local time from these, with UTC after it.
+        assert title["data-datetime"] == "2024-05-01T12:00:30Z"
+        assert title["data-utc"] == "2024-05-01 12:00:30 UTC"
+        assert title["data-lead"] == f"Run {done.id} succeeded in 28 s"
+        assert title.text == f"Run {done.id} succeeded in 28 s, 2024-05-01 12:00:30 UTC"
+
     def test_shows_what_runs_now(self, world, job, factory, testapp, login):
         a = world["a"]
         now = utcnow()

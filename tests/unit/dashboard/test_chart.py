@@ -35,6 +35,8 @@ def test_bars_grow_with_duration_from_a_common_baseline():
     assert {round(bar.y + bar.height, 2) for bar in drawn.bars} == {drawn.bottom}
     assert [bar.failed for bar in drawn.bars] == [False, False, True]
     assert drawn.bars[2].label == "Run 3 failed in 40 s, 2024-05-01 12:00:00 UTC"
+    assert drawn.bars[2].outcome == "Run 3 failed in 40 s"
+    assert drawn.bars[2].return_dts == T0 + datetime.timedelta(hours=2)
 
 
 def test_the_newest_run_is_at_the_right_edge_and_bars_do_not_overlap():
