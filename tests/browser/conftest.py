@@ -25,6 +25,8 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 DESKTOP = (1280, 800)
 PHONE = (390, 844)
 WAIT = 10
+# Chromium captures up to 16384 pixels in one piece; a longer page is cut.
+MAX_SHOT_HEIGHT = 16384
 
 CHROMIUM_ARGS = (
     "--headless",
@@ -147,7 +149,7 @@ def screenshot(
                 "x": 0,
                 "y": 0,
                 "width": size[0],
-                "height": min(height, 4000),
+                "height": min(height, MAX_SHOT_HEIGHT),
                 "scale": 1,
             },
         },
@@ -157,6 +159,23 @@ def screenshot(
     path.write_bytes(base64.b64decode(shot["data"]))
     set_viewport(driver, *DESKTOP)
     return path
+
+
+def widths_at_phone_size(driver) -> dict[str, int]:
+    """How wide the page is, and the window, at a phone's viewport size.
+
+    A phone that meets a page wider than itself zooms out to show all of it,
+    and ``window.innerWidth`` grows with the zoom; so a page fits only if it
+    is no wider than the window and the window still has the phone's width.
+    """
+    set_viewport(driver, *PHONE)
+    try:
+        return driver.execute_script(
+            "return {page: document.documentElement.scrollWidth,"
+            " window: window.innerWidth}"
+        )
+    finally:
+        set_viewport(driver, *DESKTOP)
 
 
 def screenshots(driver, name: str) -> list[pathlib.Path]:

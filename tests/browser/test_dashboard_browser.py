@@ -13,7 +13,13 @@ import requests
 from jobrunner import signing
 from jobrunner.db import utcnow
 from tests.browser import scene
-from tests.browser.conftest import WAIT, browser_missing, screenshots
+from tests.browser.conftest import (
+    PHONE,
+    WAIT,
+    browser_missing,
+    screenshots,
+    widths_at_phone_size,
+)
 
 
 pytestmark = pytest.mark.skipif(
@@ -59,6 +65,14 @@ def text_of(driver, selector) -> str:
     return found[0]
 
 
+def assert_fits_a_phone(driver):
+    """The page does not scroll sideways at a phone's width."""
+    widths = widths_at_phone_size(driver)
+    where = driver.current_url
+    assert widths["window"] == PHONE[0], f"{where} zoomed out to fit: {widths}"
+    assert widths["page"] <= widths["window"], f"{where} is too wide: {widths}"
+
+
 def signed(base_url, worker, method, path, body):
     """Send a request signed like the worker daemon's."""
     data = json.dumps(body).encode()
@@ -86,6 +100,7 @@ def world(factory):
 def test_logging_in_leads_to_the_overview(page, world):
     page.get(page.base_url + "/")
     assert "/login?came_from=%2F" in page.current_url
+    assert_fits_a_phone(page)
     screenshots(page, "login")
     log_in(page, password="wrong")
     wait_for(
@@ -114,6 +129,7 @@ def test_logging_in_leads_to_the_overview(page, world):
         ),
         "no freshness note",
     )
+    assert_fits_a_phone(page)
     screenshots(page, "overview")
 
 
@@ -132,11 +148,13 @@ def test_a_job_page_shows_schedule_chart_and_history(page, world):
     assert len(texts_of(page, "figure.chart rect.bar")) == 30
     assert len(texts_of(page, "figure.chart rect.bar.failed")) == 3
     assert "Older runs" in text_of(page, ".pager")
+    assert_fits_a_phone(page)
     screenshots(page, "job")
 
     by_css(page, ".pager a[rel=next]").click()
     wait_for(page, lambda d: "before=" in d.current_url, "no older page")
     assert "Newer runs" in text_of(page, ".pager")
+    assert_fits_a_phone(page)
 
 
 def test_times_are_in_the_browsers_zone_with_utc_on_hover(page, world):
@@ -155,7 +173,20 @@ def test_times_are_in_the_browsers_zone_with_utc_on_hover(page, world):
         assert finished.get_attribute("title").endswith(" UTC")
         assert "Asia/Tokyo" in text_of(page, ".tz-note")
         assert "SMTPServerDisconnected" in text_of(page, "#log")
+        assert_fits_a_phone(page)
         screenshots(page, "run-failed")
+
+        # A chart bar's tooltip is in local time too, with UTC after it.
+        page.get(f"{page.base_url}/jobs/{world['nightly'].id}")
+        tooltip = by_css(page, "figure.chart rect.bar title")
+        utc = datetime.datetime.fromisoformat(tooltip.get_attribute("data-datetime"))
+        local = utc.astimezone(datetime.timezone(datetime.timedelta(hours=9)))
+        words = page.execute_script("return arguments[0].textContent", tooltip)
+        hour_24, hour_12 = local.strftime("%H:%M:%S"), local.strftime("%I:%M:%S")
+        assert hour_24 in words or hour_12.lstrip("0") in words, words
+        assert words.startswith("Run ") and words.endswith(
+            f"({utc.strftime('%Y-%m-%d %H:%M:%S')} UTC)"
+        ), words
     finally:
         page.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": ""})
 
@@ -167,6 +198,7 @@ def test_the_run_page_follows_the_log_and_the_state_live(page, world):
     wait_for(page, lambda d: d.title.startswith("Run #"), "no run page")
     assert "Running" in text_of(page, "#run-state")
     assert "fetching rates" in text_of(page, "#log")
+    assert_fits_a_phone(page)
     screenshots(page, "run-running")
 
     received = len(scene.RATES_OUTPUT.encode())
@@ -229,6 +261,7 @@ def test_the_workers_page_and_the_keyboard(page, world):
     texts = "\n".join(texts_of(page, "#region-workers tbody tr"))
     assert "Responsive" in texts and "Silent" in texts and "Never seen" in texts
     assert "Sync exchange rates" in texts and "Hidden job" not in texts
+    assert_fits_a_phone(page)
     screenshots(page, "workers")
 
     from selenium.webdriver.common.keys import Keys
@@ -241,3 +274,32 @@ def test_the_workers_page_and_the_keyboard(page, world):
     assert page.switch_to.active_element.text == "Overview"
     page.switch_to.active_element.send_keys(Keys.ENTER)
     wait_for(page, lambda d: d.title.startswith("Overview"), "Enter did not follow")
+
+
+def test_logging_out_asks_first_then_says_so(page, world):
+    page.get(page.base_url + "/")
+    log_in(page)
+    wait_for(page, lambda d: d.title.startswith("Overview"), "no overview")
+
+    page.get(page.base_url + "/logout")
+    assert "You are signed in as alice." in text_of(page, "main")
+    assert_fits_a_phone(page)
+    by_css(page, "form.login button[type=submit]").click()
+
+    wait_for(page, lambda d: d.title.startswith("Log in"), "no login form")
+    assert text_of(page, ".notice") == "You are logged out."
+    assert_fits_a_phone(page)
+    page.get(page.base_url + "/")
+    assert "/login?came_from=%2F" in page.current_url
+
+
+def test_the_phone_check_sees_a_page_that_scrolls_sideways(page, world):
+    page.get(page.base_url + "/login")
+    page.execute_script(
+        "var wide = document.createElement('pre');"
+        "wide.textContent = 'x'.repeat(200);"
+        "document.querySelector('main').appendChild(wide);"
+    )
+
+    with pytest.raises(AssertionError, match="too wide|zoomed out"):
+        assert_fits_a_phone(page)
