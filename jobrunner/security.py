@@ -14,6 +14,7 @@ credential for another.
 """
 
 import enum
+import functools
 import logging
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
@@ -21,7 +22,7 @@ from urllib.parse import quote, urlsplit
 from pyramid.authentication import AuthTktCookieHelper
 from pyramid.authorization import ACLHelper, Allow, Authenticated, Everyone
 from pyramid.interfaces import ISecurityPolicy
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from zope.interface import implementer
 
 from jobrunner import signing
@@ -138,6 +139,19 @@ def _candidate_paths(request) -> list[str]:
     return candidates
 
 
+@functools.cache
+def _worker_credentials():
+    """A worker's id, secret and pools by api key: asked on every signed request,
+    so built once, from the tables (plain SQL, no ORM entities to load)."""
+    worker = Worker.__table__
+    member = worker_pool_worker.c
+    return (
+        select(worker.c.id, worker.c.secret, member.worker_pool_id)
+        .outerjoin(worker_pool_worker, member.worker_id == worker.c.id)
+        .where(worker.c.api_key == bindparam("api_key"))
+    )
+
+
 class HMACSecurityPolicy:
     """Authenticate worker daemons and admin keys by their request signature."""
 
@@ -169,11 +183,7 @@ class HMACSecurityPolicy:
         return identity
 
     def _lookup(self, dbsession, api_key):
-        rows = dbsession.execute(
-            select(Worker.id, Worker.secret, worker_pool_worker.c.worker_pool_id)
-            .outerjoin(worker_pool_worker, worker_pool_worker.c.worker_id == Worker.id)
-            .where(Worker.api_key == api_key)
-        ).all()
+        rows = dbsession.execute(_worker_credentials(), {"api_key": api_key}).all()
         if rows:
             pool_ids = tuple(sorted(r.worker_pool_id for r in rows if r.worker_pool_id))
             return rows[0].secret, WorkerIdentity(rows[0].id, pool_ids)
