@@ -16,6 +16,7 @@ from pyramid.view import (
     forbidden_view_config,
     notfound_view_config,
 )
+from pyramid_retry import mark_error_retryable
 from sqlalchemy import exc as db_exc
 
 from jobrunner import signing
@@ -144,6 +145,22 @@ def database_unavailable(context, request):
     return response
 
 
+@exception_view_config(db_exc.IntegrityError)
+def integrity_error(context, request):
+    """A constraint refused the change: 409, never a 500.
+
+    Almost always two requests raced past the same check (two creates with one
+    title): the request has been retried already (see :func:`includeme`) and
+    still conflicts, or it is on its last attempt.
+    """
+    log.warning("integrity error: %s", getattr(context, "orig", context))
+    return json_error(
+        exc.HTTPConflict,
+        "The change conflicts with data stored meanwhile; read it and try again.",
+        location="body",
+    )
+
+
 STATUS_OF_KIND = {
     "invalid": exc.HTTPBadRequest,
     "conflict": exc.HTTPConflict,
@@ -197,5 +214,17 @@ def body_size_limit_tween_factory(handler, registry):
 
 
 def includeme(config):
+    # A unique or foreign key constraint that fails after the operation's own
+    # check passed means another request committed in between (two creates
+    # with the same title, a delete of a referenced object). pyramid_retry
+    # then runs the request again from the start, where the check sees the
+    # other request's data and answers 400 or 409 as usual. Retrying is safe:
+    # pyramid_tm has rolled the whole transaction back, so nothing of the
+    # first attempt is stored, and mails wait for the commit. Claiming and
+    # reporting runs are conditional updates made again from the stored
+    # state, so a second attempt cannot hand out a run twice or reschedule
+    # twice; only the in-process metrics may count the first attempt too.
+    # The exception view below answers whatever still fails.
+    mark_error_retryable(db_exc.IntegrityError)
     config.add_tween("jobrunner.errors.body_size_limit_tween_factory")
     config.scan("jobrunner.errors")

@@ -1,11 +1,13 @@
 """Every error answers in Cornice's JSON shape, with the right status code."""
 
 import io
+import json
 
 import pytest
 import sqlalchemy as sa
 import webtest
 
+from jobrunner.jobs import management
 from tests.conftest import Signer
 from tests.factories import RESOURCES
 
@@ -348,3 +350,25 @@ class TestDatabaseUnavailable:
         assert response.headers["Retry-After"] == "5"
         assert response.json["errors"][0]["name"] == "database"
         assert retried.status_int == 200
+
+
+class TestConstraintConflict:
+    def test_a_constraint_that_still_fails_after_the_retries_answers_409(
+        self, factory, sign, monkeypatch
+    ):
+        # Without the title check, the unique constraint is what refuses the
+        # second project, on every attempt of the request.
+        monkeypatch.setattr(management, "ensure_unique", lambda *args: None)
+        admin = sign(factory.admin_key())
+        body = json.dumps({"title": "twice"})
+        admin.request("POST", f"{API}/project/", body, status=201)
+
+        response = admin.request("POST", f"{API}/project/", body, status=409)
+
+        assert response.content_type == "application/json"
+        assert response.json["status"] == "error"
+        (error,) = response.json["errors"]
+        assert error["location"] == "body"
+        assert "conflicts" in error["description"]
+        listed = admin.get(f"{API}/project/").json
+        assert listed["meta"]["total_count"] == 1
