@@ -4,6 +4,8 @@ Worker payloads reject unknown keys: a typo in a field name must not be
 accepted and silently ignored.
 """
 
+import math
+
 import colander
 
 from jobrunner.api.types import (
@@ -22,6 +24,12 @@ from jobrunner.api.types import (
 
 def _optional(typ, **kw):
     return colander.SchemaNode(typ, missing=colander.drop, **kw)
+
+
+def finite(node, value):
+    """Refuse NaN and the infinities, which a number range lets through."""
+    if not math.isfinite(value):
+        raise colander.Invalid(node, "Must be a finite number.")
 
 
 def _nullable_datetime():
@@ -54,7 +62,9 @@ class ClaimSchema(StrictMappingSchema):
         colander.Int(), missing=1, validator=colander.Range(min=1, max=100)
     )
     wait = colander.SchemaNode(
-        colander.Float(), missing=0.0, validator=colander.Range(min=0, max=30)
+        colander.Float(),
+        missing=0.0,
+        validator=colander.All(finite, colander.Range(min=0, max=30)),
     )
 
 

@@ -372,3 +372,60 @@ class TestConstraintConflict:
         assert "conflicts" in error["description"]
         listed = admin.get(f"{API}/project/").json
         assert listed["meta"]["total_count"] == 1
+
+
+class TestMalformedJson:
+    DEEP = "[" * 5000 + "]" * 5000
+
+    @pytest.fixture
+    def world(self, factory):
+        return factory.world()
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            DEEP,
+            '{"title": ' + DEEP + "}",
+            '{"title": "x", "description": NaN}',
+            '{"title": "x", "concurrent_jobs": Infinity}',
+            '{"title": "x", "concurrent_jobs": -Infinity}',
+            '{"limit": 1, "wait": 1e999}',
+            b'{"title": "\xff"}',
+        ],
+    )
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("POST", "project/"),
+            ("PATCH", "project/{project}/"),
+            ("POST", "worker/"),
+            ("POST", "run/claim/"),
+            ("PATCH", "run/{run}/"),
+        ],
+    )
+    def test_is_refused_with_400(self, world, factory, sign, method, path, body):
+        signer = sign(factory.admin_key())
+        if path.startswith("run/"):
+            signer = sign(world["a"]["worker"])
+        path = path.format(project=world["a"]["project"].id, run=world["a"]["run"].id)
+
+        response = signer.request(method, f"{API}/{path}", body, status=400)
+
+        assert response.json["status"] == "error"
+        assert response.json["errors"] == [
+            {
+                "location": "body",
+                "name": "",
+                "description": "The body is not valid JSON.",
+            }
+        ]
+
+    @pytest.mark.parametrize("wait", ['"nan"', '"inf"', '"-inf"'])
+    def test_a_claim_waits_a_finite_time(self, world, sign, wait):
+        worker = sign(world["a"]["worker"])
+
+        response = worker.request(
+            "POST", f"{API}/run/claim/", '{"wait": ' + wait + "}", status=400
+        )
+
+        assert [e["name"] for e in response.json["errors"]] == ["wait"]
