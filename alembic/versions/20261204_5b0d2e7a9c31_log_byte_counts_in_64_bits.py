@@ -26,29 +26,23 @@ def _sqlite() -> bool:
     return op.get_bind().dialect.name == "sqlite"
 
 
-def upgrade() -> None:
+def _retype(old, new) -> None:
     if _sqlite():
         return
     with op.batch_alter_table("run_log") as batch_op:
         for column in ("received_bytes", "omitted_bytes"):
             batch_op.alter_column(
                 column,
-                existing_type=sa.Integer(),
-                type_=sa.BigInteger(),
+                existing_type=old,
+                type_=new,
                 existing_nullable=False,
                 existing_server_default="0",
             )
+
+
+def upgrade() -> None:
+    _retype(sa.Integer(), sa.BigInteger())
 
 
 def downgrade() -> None:
-    if _sqlite():
-        return
-    with op.batch_alter_table("run_log") as batch_op:
-        for column in ("received_bytes", "omitted_bytes"):
-            batch_op.alter_column(
-                column,
-                existing_type=sa.BigInteger(),
-                type_=sa.Integer(),
-                existing_nullable=False,
-                existing_server_default="0",
-            )
+    _retype(sa.BigInteger(), sa.Integer())

@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import datetime
+import json
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from jobrunner.scripts import monitor as monitor_script
 from tests.functional.lifecycle_helpers import pending_runs
 
 
+API = "/api/job_runner/v1"
 LONG_AGO = datetime.timedelta(hours=1)
 
 
@@ -221,3 +223,30 @@ def test_the_command_runs_once_in_a_process_of_its_own(
 
     assert done.returncode == 0, done.stderr
     assert str(run.id) in done.stdout
+
+
+# Heartbeats are timed by the server's clock, whatever the worker's says.
+@pytest.mark.parametrize(
+    "skew", [-datetime.timedelta(minutes=4), datetime.timedelta(minutes=6)]
+)
+def test_a_worker_with_a_wrong_clock_stays_alive_and_keeps_its_runs(
+    factory, sign, monitor, skew, caplog
+):
+    pool = factory.pool()
+    worker = factory.worker(pools=[pool], ping_response_dts=utcnow() - skew)
+    job = factory.job(factory.template(factory.project(pools=[pool])), pool)
+    factory.run(job, "started", worker=worker)
+    before = utcnow()
+
+    response = sign(worker).request(
+        "PATCH",
+        f"{API}/worker/{worker.id}/",
+        json.dumps({"ping_response_dts": (utcnow() + skew).isoformat()}),
+        status=202,
+    )
+    result = monitor.run_once()
+
+    stored = datetime.datetime.fromisoformat(response.json["ping_response_dts"])
+    assert before <= stored <= utcnow()
+    assert result == {"failed_runs": [], "silent_pools": []}
+    assert "clock is" in caplog.text
