@@ -11,6 +11,11 @@ from jobrunner.api.types import (
 )
 
 
+def _not_blank(node, value):
+    if not value.strip():
+        raise colander.Invalid(node, "must not be blank")
+
+
 def _safe_redirect(node, value):
     # Only paths on this site: "//host" and absolute URLs would send the user
     # elsewhere after logging in.
@@ -45,7 +50,8 @@ class UserSchema(StrictMappingSchema):
     """A dashboard user. The password can be set but is never shown."""
 
     username = colander.SchemaNode(
-        StrictString(), validator=colander.Length(min=1, max=150)
+        StrictString(),
+        validator=colander.All(colander.Length(min=1, max=150), _not_blank),
     )
     password = colander.SchemaNode(
         Nullable(StrictString()),

@@ -11,6 +11,7 @@ from pyramid.view import view_config
 
 from jobrunner.accounts import operations
 from jobrunner.accounts.schemas import LoginSchema
+from jobrunner.api.validation import parse_json
 from jobrunner.errors import error_body
 from jobrunner.security import ROOT_ACL
 
@@ -76,7 +77,7 @@ def login(request):
     as_json = _wants_json(request)
     if as_json:
         try:
-            data = request.json_body
+            data = parse_json(request.body)
         except ValueError:
             data = None
         if not isinstance(data, dict):

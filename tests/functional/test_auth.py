@@ -466,6 +466,16 @@ class TestJSONLogin:
         assert [e["name"] for e in response.json["errors"]] == ["username"]
         assert auth_cookie(response) is None
 
+    @pytest.mark.parametrize(
+        "body", [b"[" * 5000 + b"]" * 5000, b'{"username": NaN}', b"\xff"]
+    )
+    def test_a_body_that_is_not_strict_json_answers_400(self, testapp, body):
+        response = testapp.post(
+            "/login", body, content_type="application/json", status=400
+        )
+
+        assert response.json["errors"][0]["location"] == "body"
+
     def test_missing_fields_are_named(self, factory, testapp):
         response = testapp.post_json("/login", {}, status=400)
 
@@ -483,6 +493,21 @@ class TestJSONLogin:
 
         assert response.json["status"] == "error"
         assert response.json["errors"][0]["location"] == "body"
+
+
+class TestUsernames:
+    @pytest.mark.parametrize("username", ["", "   ", "\t"])
+    def test_a_blank_username_is_refused(self, factory, sign, username):
+        admin = sign(factory.admin_key())
+
+        response = admin.request(
+            "POST",
+            f"{API}/user/",
+            json.dumps({"username": username, "password": "long enough password"}),
+            status=400,
+        )
+
+        assert [e["name"] for e in response.json["errors"]] == ["username"]
 
 
 class TestLogout:
