@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import colander
+import sqlalchemy as sa
 from pyramid import httpexceptions as exc
+from sqlalchemy.orm.attributes import flag_modified
 
 from jobrunner.api.resource import matched_id
 from jobrunner.api.validation import colander_body
@@ -83,6 +85,31 @@ def load_for_update(request, resource):
     return obj
 
 
+def _relations(resource, obj, values: dict) -> dict[str, set[int]]:
+    """The ids on each to-many relation of ``obj`` that ``values`` writes."""
+    return {
+        field.model_attribute: {item.id for item in getattr(obj, field.model_attribute)}
+        for field in resource.fields
+        if field.type == "to_many" and field.name in values
+    }
+
+
+def _bump_version(obj) -> None:
+    """Give ``obj`` a new version although none of its columns changed.
+
+    Its row is UPDATEd (a column is marked changed with its own value), which
+    makes SQLAlchemy increment the version as for any other update.
+    """
+    mapper = sa.inspect(obj).mapper
+    column = next(
+        attr.key
+        for attr in mapper.column_attrs
+        if not any(c.primary_key for c in attr.columns)
+        and attr.columns[0] is not mapper.version_id_col
+    )
+    flag_modified(obj, column)
+
+
 def answer(request, resource, obj, status=200, extra=None):
     request.dbsession.flush()
     request.dbsession.refresh(obj)
@@ -109,8 +136,15 @@ def write_views(resource, writer: Writer):
     def replace(request):
         obj = load_for_update(request, resource)
         _check_if_match(request, obj)
+        values = dict(request.validated)
+        before = _relations(resource, obj, values)
         with request.dbsession.no_autoflush:
-            writer.update(request.lifecycle, obj, dict(request.validated))
+            writer.update(request.lifecycle, obj, values)
+        # Relations live in tables of their own, so changing only them leaves
+        # the object's row, and so its version, alone: a client holding the
+        # old ETag would overwrite the change unawares.
+        if before != _relations(resource, obj, values):
+            _bump_version(obj)
         return answer(request, resource, obj)
 
     def delete(request):

@@ -420,6 +420,44 @@ class TestChanges:
         assert gone.status_code == 412
         assert send(admin, "GET", url).json["description"] == "first"
 
+    @pytest.mark.parametrize(
+        ("resource", "field"),
+        [
+            ("project", "viewer_groups"),
+            ("project", "worker_pools"),
+            ("user", "groups"),
+            ("worker", "worker_pools"),
+        ],
+    )
+    def test_changing_only_a_relation_gives_a_new_version(
+        self, admin, base, factory, resource, field
+    ):
+        group = factory.group()
+        objects = {
+            "project": base["project"],
+            "user": factory.user(),
+            "worker": factory.worker(pools=[base["pool"]]),
+        }
+        values = {
+            "viewer_groups": [group.id],
+            "groups": [group.id],
+            # The project keeps its pool, which its jobs may use, and gains one.
+            "worker_pools": [base["pool"].id, base["other_pool"].id],
+        }
+        url = f"{API}/{resource}/{objects[resource].id}/"
+        etag = send(admin, "GET", url).headers["ETag"]
+
+        changed = send(
+            admin, "PATCH", url, {field: values[field]}, 200, headers={"If-Match": etag}
+        )
+        late = send(admin, "PATCH", url, {field: []}, 412, headers={"If-Match": etag})
+        same = send(admin, "PATCH", url, {field: values[field]}, 200)
+
+        assert changed.headers["ETag"] != etag
+        assert late.json["errors"][0]["name"] == "If-Match"
+        assert len(send(admin, "GET", url).json[field]) == len(values[field])
+        assert same.headers["ETag"] == changed.headers["ETag"]
+
 
 class TestDelete:
     def test_deleting_answers_204_and_the_object_is_gone(self, admin, factory):
