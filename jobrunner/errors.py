@@ -9,8 +9,10 @@ the same shape, so a client parses one format whatever went wrong.
 """
 
 import logging
+import urllib.parse
 
 from pyramid import httpexceptions as exc
+from pyramid.exceptions import URLDecodeError
 from pyramid.view import (
     exception_view_config,
     forbidden_view_config,
@@ -84,6 +86,42 @@ def notfound(context, request):
         # A view's own 404 already names what was missing ("No run with id 7").
         return context
     return json_error(exc.HTTPNotFound, "Not found.", name="path")
+
+
+def _undecodable_parameter(query_string: str) -> str | None:
+    """The name of the first query parameter that is not UTF-8, if any."""
+    for pair in query_string.split("&"):
+        key, _, value = pair.partition("=")
+        raw_key, raw_value = (
+            urllib.parse.unquote_to_bytes(part.replace("+", " "))
+            for part in (key, value)
+        )
+        for raw in (raw_key, raw_value):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return raw_key.decode("utf-8", "replace")
+    return None
+
+
+@exception_view_config(URLDecodeError)
+def undecodable_path(context, request):
+    """A path that is not UTF-8 names nothing here."""
+    return json_error(exc.HTTPNotFound, "Not found.", name="path")
+
+
+@exception_view_config(UnicodeDecodeError)
+def undecodable_query(context, request):
+    """A query string that is not UTF-8 is the client's mistake: 400."""
+    name = _undecodable_parameter(request.environ.get("QUERY_STRING", ""))
+    if name is None:
+        raise context
+    return json_error(
+        exc.HTTPBadRequest,
+        "The query string is not valid UTF-8.",
+        location="querystring",
+        name=name,
+    )
 
 
 @exception_view_config(exc.HTTPMethodNotAllowed)

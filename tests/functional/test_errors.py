@@ -429,3 +429,40 @@ class TestMalformedJson:
         )
 
         assert [e["name"] for e in response.json["errors"]] == ["wait"]
+
+
+class TestNotUtf8:
+    @pytest.mark.parametrize(
+        ("query", "name"),
+        [
+            ("title=x%F0", "title"),
+            ("title=%FF&limit=2", "title"),
+            ("limit=2&title=ok%C3", "title"),
+            ("ti%FFtle=1", "ti\ufffdtle"),
+        ],
+    )
+    def test_a_query_string_answers_400(self, admin, query, name):
+        response = admin.get(f"{API}/project/?{query}", status=400)
+
+        assert response.json["errors"] == [
+            {
+                "location": "querystring",
+                "name": name,
+                "description": "The query string is not valid UTF-8.",
+            }
+        ]
+
+    @pytest.mark.parametrize(
+        "path", [f"{API}/proj%FFect/", f"{API}/project/%FF/", "/%FF", "/x%C3/"]
+    )
+    def test_a_path_answers_404(self, admin, path):
+        response = admin.get(path, status=404)
+
+        assert response.json["errors"] == [
+            {"location": "url", "name": "path", "description": "Not found."}
+        ]
+
+    def test_the_login_page_answers_400(self, shared_testapp):
+        response = shared_testapp.get("/login?came_from=%FF", status=400)
+
+        assert response.json["errors"][0]["name"] == "came_from"
