@@ -68,6 +68,25 @@ def _items(mapping: dict, key: str, where: str) -> list[dict]:
     return items
 
 
+def _title(value, where: str, field: str) -> str:
+    """A reference by title, which must be a string before it is looked up."""
+    if not isinstance(value, str):
+        raise ApplyError(
+            f"{where}: {field} names an object by its title, "
+            f"a string, not {value!r} (quote numbers)"
+        )
+    return value
+
+
+def _titles(values, where: str, field: str) -> list[str]:
+    """References by title: a list of strings, or nothing."""
+    if values is None:
+        return []
+    if not isinstance(values, list):
+        raise ApplyError(f"{where}: {field} must be a list of titles")
+    return [_title(value, where, field) for value in values]
+
+
 def _validated(schema, values: dict, where: str) -> dict:
     try:
         return schema.deserialize(values)
@@ -170,10 +189,12 @@ class Applier:
         templates = _items(values, "job_templates", where)
         values.pop("job_templates", None)
         values["worker_pools"] = [
-            self._pool_id(t, where) for t in values.get("worker_pools") or []
+            self._pool_id(t, where)
+            for t in _titles(values.get("worker_pools"), where, "worker_pools")
         ]
         values["viewer_groups"] = [
-            self._group_id(n) for n in values.get("viewer_groups") or []
+            self._group_id(n)
+            for n in _titles(values.get("viewer_groups"), where, "viewer_groups")
         ]
         values = _validated(schemas.ProjectSchema(), values, where)
         project = self._find(Project, Project.title == values["title"])
@@ -209,8 +230,14 @@ class Applier:
             management.create_job_template,
             management.save_job_template,
         )
-        # Parents first, whatever the order in the file.
         pending = [dict(v) for v in jobs]
+        for job_values in pending:
+            # Titles and parents order the jobs below, so check them first.
+            job_where = f"job {label}/{job_values.get('title')!r}"
+            _title(job_values.get("title"), job_where, "title")
+            if job_values.get("parent") is not None:
+                _title(job_values["parent"], job_where, "parent")
+        # Parents first, whatever the order in the file.
         done = set()
         while pending:
             ready = [
@@ -234,7 +261,8 @@ class Applier:
         values.pop("reschedule_excludes", None)
         values["job_template"] = template.id
         if "worker_pool" in values:
-            values["worker_pool"] = self._pool_id(values["worker_pool"], where)
+            title = _title(values["worker_pool"], where, "worker_pool")
+            values["worker_pool"] = self._pool_id(title, where)
         if values.get("parent") is not None:
             parent = self._find(
                 Job, Job.job_template_id == template.id, Job.title == values["parent"]

@@ -10,6 +10,11 @@ from jobrunner.scripts import admin
 
 
 EXAMPLE = pathlib.Path(__file__).parents[2] / "docs" / "examples" / "jobs.yaml"
+# A file with one job; its keys besides the title go in the braces.
+JOB = (
+    "worker_pools: [{{title: p}}]\nprojects: [{{title: x, worker_pools: [p], "
+    "job_templates: [{{title: t, jobs: [{{title: j, {}}}]}}]}}]"
+)
 
 
 @pytest.fixture
@@ -84,6 +89,31 @@ def test_dry_run_prints_the_plan_and_changes_nothing(ini, dbsession):
             "cron_expression",
         ),
         ("{{{", "not valid YAML"),
+        (
+            "worker_pools: [{title: '5'}]\nprojects: [{title: x, worker_pools: [5]}]",
+            "project 'x': worker_pools names an object by its title",
+        ),
+        ("projects: [{title: x, viewer_groups: [7]}]", "viewer_groups names"),
+        (
+            "worker_pools: [{title: b}]\nprojects: [{title: x, worker_pools: b}]",
+            "worker_pools must be a list of titles",
+        ),
+        (
+            "projects: [{title: x, viewer_groups: {a: 1}}]",
+            "viewer_groups must be a list",
+        ),
+        (JOB.format("worker_pool: 5"), "worker_pool names an object by its title"),
+        (JOB.format("worker_pool: [p]"), "worker_pool names"),
+        (
+            JOB.format("worker_pool: p, parent: 3"),
+            "parent names an object by its title",
+        ),
+        (JOB.format("worker_pool: p, parent: [a]"), "parent names"),
+        (
+            "worker_pools: [{title: p}]\nprojects: [{title: x, worker_pools: [p], "
+            "job_templates: [{title: t, jobs: [{title: [j], worker_pool: p}]}]}]",
+            "job x/t/['j']: title names",
+        ),
     ],
 )
 def test_a_bad_file_is_refused_and_changes_nothing(
