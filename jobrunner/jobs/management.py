@@ -142,6 +142,12 @@ def save_job_template(
             "enqueue_is_enabled",
         ),
     )
+    if "body" in values and not operations.has_placeholder(template.body):
+        raise DomainError(
+            "invalid",
+            "body",
+            "The body needs {{ content }} where each job's own part goes.",
+        )
     ensure_unique(
         lc,
         template,
@@ -259,7 +265,21 @@ def save_job(lc: Lifecycle, job: Job, values: dict) -> Job:
     if job.timezone is None:
         job.timezone = "UTC"
 
-    project_pools = {p.id for p in job.job_template.project.worker_pools}
+    project = job.job_template.project
+    if job.parent is not None and job.parent.job_template.project_id != project.id:
+        raise DomainError(
+            "invalid", "parent", "The parent job belongs to another project."
+        )
+    if job.id is not None and any(
+        child.job_template.project_id != project.id for child in job.children
+    ):
+        raise DomainError(
+            "invalid",
+            "job_template",
+            "Jobs of this project have this job as their parent; "
+            "it cannot move to another project.",
+        )
+    project_pools = {p.id for p in project.worker_pools}
     if job.worker_pool.id not in project_pools:
         raise DomainError(
             "invalid",
@@ -364,6 +384,12 @@ def save_exclude(
     if "job" in values:
         exclude.job = related(lc, Job, values["job"], "job")
     assign(exclude, values, ("start_time", "end_time", "note"))
+    if exclude.start_time == exclude.end_time:
+        raise DomainError(
+            "invalid",
+            "end_time",
+            "An exclude window ends after it starts; give a different end_time.",
+        )
     lc.dbsession.flush()
     for job in {old_job, exclude.job} - {None}:
         lc.dbsession.expire(job, ["reschedule_excludes"])

@@ -76,6 +76,11 @@ class Lifecycle:
 # -- scripts and schedules ---------------------------------------------------
 
 
+def has_placeholder(template_body: str) -> bool:
+    """Whether a template has the ``{{ content }}`` where a job's part goes."""
+    return _PLACEHOLDER.search(template_body) is not None
+
+
 def render_script(template_body: str, partial: str) -> str:
     """Put a job's own part into its template where ``{{ content }}`` stands."""
     return _PLACEHOLDER.sub(lambda _: partial, template_body)

@@ -290,6 +290,77 @@ class TestValidation:
 
         assert response.json["errors"][0]["name"] == "start_time"
 
+    @pytest.mark.parametrize("method", ["POST", "PATCH"])
+    def test_an_exclude_window_may_not_be_empty(self, admin, base, method):
+        job = send(admin, "POST", f"{API}/job/", job_body(base), 201).json
+        window = {"job": job["id"], "start_time": "10:00", "end_time": "11:00"}
+        path = f"{API}/reschedule_exclude/"
+        if method == "PATCH":
+            path += f"{send(admin, 'POST', path, window, 201).json['id']}/"
+
+        response = send(
+            admin, method, path, {**window, "end_time": "10:00"}, status=400
+        )
+
+        assert [e["name"] for e in response.json["errors"]] == ["end_time"]
+
+    @pytest.mark.parametrize("method", ["POST", "PATCH"])
+    def test_a_template_body_needs_the_placeholder(self, admin, base, method):
+        path = f"{API}/job_template/"
+        if method == "PATCH":
+            path += f"{base['template'].id}/"
+
+        response = send(
+            admin,
+            method,
+            path,
+            {"project": base["project"].id, "title": "np", "body": "echo hi"},
+            status=400,
+        )
+
+        assert [e["name"] for e in response.json["errors"]] == ["body"]
+
+    def test_a_parent_must_be_in_the_same_project(self, admin, base, factory):
+        other_project = factory.project(pools=[base["pool"]])
+        other_template = factory.template(other_project)
+        stranger = factory.job(other_template, base["pool"])
+        job = send(admin, "POST", f"{API}/job/", job_body(base), 201).json
+
+        created = send(
+            admin,
+            "POST",
+            f"{API}/job/",
+            job_body(base, title="child", parent=stranger.id),
+            400,
+        )
+        changed = send(
+            admin, "PATCH", f"{API}/job/{job['id']}/", {"parent": stranger.id}, 400
+        )
+
+        assert [e["name"] for e in created.json["errors"]] == ["parent"]
+        assert [e["name"] for e in changed.json["errors"]] == ["parent"]
+
+    def test_a_parent_cannot_move_away_from_its_children(self, admin, base, factory):
+        other_template = factory.template(factory.project(pools=[base["pool"]]))
+        parent = send(admin, "POST", f"{API}/job/", job_body(base), 201).json
+        send(
+            admin,
+            "POST",
+            f"{API}/job/",
+            job_body(base, title="child", parent=parent["id"]),
+            201,
+        )
+
+        moved = send(
+            admin,
+            "PATCH",
+            f"{API}/job/{parent['id']}/",
+            {"job_template": other_template.id},
+            400,
+        )
+
+        assert [e["name"] for e in moved.json["errors"]] == ["job_template"]
+
 
 class TestChanges:
     def test_put_replaces_and_patch_updates(self, admin, base):
