@@ -166,10 +166,16 @@ def live_server(wsgi_app):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    # Close every connection still open (keep-alive clients), so the serving
-    # loop, which runs while any is left, ends at once.
-    for channel in list(server._map.values()):
-        channel.close()
+
+    def close_everything():
+        # Every socket: the listener, keep-alive connections, the trigger.
+        # The serving loop ends once none is left.
+        for channel in list(server._map.values()):
+            channel.close()
+
+    # Run in the serving loop's own thread, through its trigger: closed from
+    # this thread, a socket can vanish under the loop's select() (EBADF).
+    server.trigger.pull_trigger(close_everything)
     thread.join(timeout=5)
 
 

@@ -400,8 +400,9 @@ def list_view(resource: Resource):
             total, estimated = count_rows(
                 request.dbsession, query, settings["api.count_limit"]
             )
-            # An estimate never claims fewer rows than this page has shown.
-            total = max(total, offset + len(page) + has_next)
+            if estimated:
+                # Never fewer rows than this page has shown to exist.
+                total = max(total, offset + len(page) + has_next)
         meta = {
             "limit": limit,
             "offset": offset,
