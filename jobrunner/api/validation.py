@@ -37,6 +37,12 @@ def parse_json(body: bytes | str):
         raise ValueError("The body nests too deeply.") from None
 
 
+# Route name -> ``strip(request, data, known) -> data``: drops the read-only
+# keys of an object that a client sends back as it read them (PUT or PATCH
+# of the body a GET returned). Filled in by :mod:`jobrunner.api.writes`.
+READ_ONLY_ECHOES: dict = {}
+
+
 def colander_body(request, schema=None, **kwargs):
     """Cornice validator: check a JSON object body against the view's ``schema``.
 
@@ -55,6 +61,9 @@ def colander_body(request, schema=None, **kwargs):
         request.errors.add("body", "", "The body must be a JSON object.")
         return
     known = {child.name for child in schema.children}
+    route = getattr(request.matched_route, "name", None)
+    if request.method in ("PUT", "PATCH") and route in READ_ONLY_ECHOES:
+        data = READ_ONLY_ECHOES[route](request, data, known)
     for name in sorted(set(data) - known):
         request.errors.add("body", name, f"{name!r} is not a known field.")
     try:

@@ -25,7 +25,7 @@ from pyramid import httpexceptions as exc
 from sqlalchemy.orm.attributes import flag_modified
 
 from jobrunner.api.resource import matched_id
-from jobrunner.api.validation import colander_body
+from jobrunner.api.validation import READ_ONLY_ECHOES, colander_body
 from jobrunner.errors import json_error
 from jobrunner.exceptions import DomainError
 from jobrunner.security import Permission
@@ -118,8 +118,38 @@ def answer(request, resource, obj, status=200, extra=None):
     return {**resource.render(obj), **(extra or {})}
 
 
+def read_only_echo(resource):
+    """Accept read-only keys sent back unchanged in a PUT or PATCH body.
+
+    Clients often send the body a GET returned, with some fields changed.
+    ``id``, ``resource_uri`` and the other fields that cannot be written are
+    dropped when they equal the object's current value, and refused, naming
+    the field, when they do not. Keys the resource does not have at all stay
+    unknown for :func:`colander_body` to refuse.
+    """
+    rendered = {field.name for field in resource.fields}
+
+    def strip(request, data: dict, known: set) -> dict:
+        echoed = [name for name in data if name in rendered and name not in known]
+        if not echoed:
+            return data
+        current = resource.render(load_for_update(request, resource))
+        for name in echoed:
+            if data[name] != current[name]:
+                request.errors.add(
+                    "body",
+                    name,
+                    f"{name} is read-only: send its current value "
+                    f"({current[name]!r}) or leave it out.",
+                )
+        return {name: value for name, value in data.items() if name not in echoed}
+
+    return strip
+
+
 def write_views(resource, writer: Writer):
     """The (kind, method, view, arguments) tuples for :func:`register`."""
+    READ_ONLY_ECHOES[f"api.{resource.name}.detail"] = read_only_echo(resource)
 
     def create(request):
         # No flush until the operation has checked everything: a half-filled

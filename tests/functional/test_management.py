@@ -530,6 +530,77 @@ class TestChanges:
         assert same.headers["ETag"] == changed.headers["ETag"]
 
 
+class TestSendingBackWhatWasRead:
+    @pytest.fixture
+    def urls(self, admin, base, factory):
+        job = send(admin, "POST", f"{API}/job/", job_body(base), 201).json
+        exclude = send(
+            admin,
+            "POST",
+            f"{API}/reschedule_exclude/",
+            {"job": job["id"], "start_time": "01:00", "end_time": "02:00"},
+            201,
+        ).json
+        return {
+            "job": job["resource_uri"],
+            "project": f"{API}/project/{base['project'].id}/",
+            "job_template": f"{API}/job_template/{base['template'].id}/",
+            "worker_pool": f"{API}/worker_pool/{base['pool'].id}/",
+            "worker": f"{API}/worker/{factory.worker(pools=[base['pool']]).id}/",
+            "reschedule_exclude": exclude["resource_uri"],
+            "group": f"{API}/group/{factory.group().id}/",
+        }
+
+    @pytest.mark.parametrize("method", ["PUT", "PATCH"])
+    @pytest.mark.parametrize(
+        "resource",
+        [
+            "job",
+            "project",
+            "job_template",
+            "worker_pool",
+            "worker",
+            "reschedule_exclude",
+            "group",
+        ],
+    )
+    def test_the_body_of_a_get_is_taken_back_unchanged(
+        self, admin, urls, resource, method
+    ):
+        read = send(admin, "GET", urls[resource])
+
+        written = send(admin, method, urls[resource], read.json, 200)
+
+        assert written.json == read.json
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("id", 4242),
+            ("resource_uri", f"{API}/job/4242/"),
+            ("fail_times", 3),
+            ("script_content", "rm -rf /"),
+        ],
+    )
+    def test_a_read_only_field_with_another_value_is_refused(
+        self, admin, urls, field, value
+    ):
+        read = send(admin, "GET", urls["job"]).json
+
+        response = send(admin, "PATCH", urls["job"], {**read, field: value}, 400)
+
+        assert [e["name"] for e in response.json["errors"]] == [field]
+        assert "read-only" in response.json["errors"][0]["description"]
+        assert send(admin, "GET", urls["job"]).json == read
+
+    def test_an_unknown_field_is_still_refused(self, admin, urls):
+        read = send(admin, "GET", urls["job"]).json
+
+        response = send(admin, "PUT", urls["job"], {**read, "colour": "red"}, 400)
+
+        assert [e["name"] for e in response.json["errors"]] == ["colour"]
+
+
 class TestDelete:
     def test_deleting_answers_204_and_the_object_is_gone(self, admin, factory):
         pool = factory.pool()
