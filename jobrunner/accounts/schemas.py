@@ -8,6 +8,7 @@ from jobrunner.api.types import (
     StrictBoolean,
     StrictMappingSchema,
     StrictString,
+    UnlessNone,
 )
 
 
@@ -56,9 +57,7 @@ class UserSchema(StrictMappingSchema):
     password = colander.SchemaNode(
         Nullable(StrictString()),
         missing=None,
-        validator=lambda node, value: (
-            value is None or colander.Length(min=8, max=72)(node, value)
-        ),
+        validator=UnlessNone(colander.Length(min=8, max=72)),
     )
     is_active = colander.SchemaNode(StrictBoolean(), missing=True)
     is_superuser = colander.SchemaNode(StrictBoolean(), missing=False)

@@ -13,6 +13,7 @@ from cornice import Service
 
 from jobrunner.api import types
 from jobrunner.api.resource import API_PREFIX, ApiContext, Resource
+from jobrunner.api.writes import CONDITIONAL_ROUTES
 from jobrunner.security import Permission
 
 
@@ -62,6 +63,8 @@ def _validator_facts(validator) -> dict:
             facts["enum"] = list(item.choices)
         elif isinstance(item, colander.Email):
             facts["format"] = "email"
+        elif isinstance(item, types.UnlessNone):
+            facts.update(_validator_facts(item.validator))
     return facts
 
 
@@ -104,10 +107,13 @@ def node_schema(node: colander.SchemaNode) -> dict:
             schema["additionalProperties"] = False
         return schema
     if isinstance(node.typ, colander.Sequence):
+        # A Length on a sequence counts items.
+        facts = _validator_facts(node.validator)
+        counts = {"minLength": "minItems", "maxLength": "maxItems"}
         return {
             "type": "array",
             "items": node_schema(node.children[0]),
-            **_validator_facts(node.validator),
+            **{counts.get(key, key): value for key, value in facts.items()},
         }
     schema = {**_type_schema(node.typ), **_validator_facts(node.validator)}
     if "minLength" in schema and schema.get("type") != "string":
@@ -143,11 +149,38 @@ def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict, description: str) -> dict:
-    return {
+def _json(schema: dict, description: str, headers: dict | None = None) -> dict:
+    answer = {
         "description": description,
         "content": {"application/json": {"schema": schema}},
     }
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+ETAG_HEADER = {
+    "description": "The object's version, for If-Match.",
+    "schema": {"type": "string"},
+}
+LOCATION_HEADER = {
+    "description": "The URL of the new object.",
+    "schema": {"type": "string"},
+}
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "The ETag you read: answers 412 when the object changed since.",
+    "schema": {"type": "string"},
+}
+
+
+def _etag(resource: Resource | None) -> dict:
+    """The ETag header of answers about one object, for versioned objects."""
+    if resource is None or not hasattr(resource.model, "version"):
+        return {}
+    return {"ETag": ETAG_HEADER}
 
 
 def _query_parameters(resource: Resource) -> list[dict]:
@@ -212,7 +245,13 @@ def _success(service: Service, method: str, resources: dict) -> dict:
             "416": _json(_ref("error"), "Wrong offset; the body says the length."),
         }
     if service.name == "api.worker.rotate_secret":
-        return {"200": _json(_ref("worker"), "The worker, with its new secret.")}
+        return {
+            "200": _json(
+                _ref("worker_with_secret"),
+                "The worker, with its new secret.",
+                _etag(resource),
+            )
+        }
     if kind == "schema":
         return {"200": _json({"type": "object"}, "The resource's description.")}
     if kind == "list" and method == "GET":
@@ -225,19 +264,21 @@ def _success(service: Service, method: str, resources: dict) -> dict:
         }
         return {"200": _json(envelope, f"A page of {name} objects.")}
     if kind == "list" and method == "POST":
-        return {"201": _json(_ref(name), "Created.")}
+        created = "worker_with_secret" if name == "worker" else name
+        headers = {**_etag(resource), "Location": LOCATION_HEADER}
+        return {"201": _json(_ref(created), "Created.", headers)}
     if method == "GET":
-        return {"200": _json(_ref(name), f"One {name}.")}
+        return {"200": _json(_ref(name), f"One {name}.", _etag(resource))}
     if method == "DELETE":
         return {"204": {"description": "Deleted."}}
     if method == "PATCH" and name in ("run", "kill_request"):
         return {"202": _json(_ref(name), "Accepted.")}
     if method == "PATCH" and name == "worker":
         return {
-            "200": _json(_ref(name), "Changed (admin keys)."),
+            "200": _json(_ref(name), "Changed (admin keys).", _etag(resource)),
             "202": _json(_ref(name), "Heartbeat accepted (workers)."),
         }
-    return {"200": _json(_ref(resource.name if resource else name), "Changed.")}
+    return {"200": _json(_ref(name), "Changed.", _etag(resource))}
 
 
 def _service_parts(service: Service) -> tuple[str, str]:
@@ -284,6 +325,12 @@ def build(registry) -> dict:
                 ]
             if kind == "list" and method == "GET" and name in resources:
                 operation["parameters"] = _query_parameters(resources[name])
+            if service.name in CONDITIONAL_ROUTES and method in (
+                "PUT",
+                "PATCH",
+                "DELETE",
+            ):
+                operation["parameters"] = [*operation.get("parameters", []), IF_MATCH]
             schema = args.get("schema")
             if schema is not None:
                 operation["requestBody"] = {
@@ -316,6 +363,22 @@ def build(registry) -> dict:
             },
             "schemas": {
                 **{name: object_schema(r) for name, r in sorted(resources.items())},
+                "worker_with_secret": {
+                    "allOf": [
+                        _ref("worker"),
+                        {
+                            "type": "object",
+                            "required": ["secret"],
+                            "properties": {
+                                "secret": {
+                                    "type": "string",
+                                    "description": "The worker's HMAC secret, "
+                                    "shown only in this answer.",
+                                }
+                            },
+                        },
+                    ]
+                },
                 "meta": {
                     "type": "object",
                     "properties": {

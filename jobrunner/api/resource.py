@@ -427,6 +427,11 @@ def matched_id(request, name: str) -> int:
     return object_id
 
 
+def etag(obj) -> str:
+    """An object's version as an entity tag, for ``ETag`` and ``If-Match``."""
+    return f'"{obj.version}"'
+
+
 def detail_view(resource: Resource):
     def view(request):
         object_id = matched_id(request, resource.name)
@@ -440,7 +445,7 @@ def detail_view(resource: Resource):
                 exc.HTTPNotFound, f"No {resource.name} with id {object_id}.", name="id"
             )
         if getattr(obj, "version", None) is not None:
-            request.response.headers["ETag"] = f'"{obj.version}"'
+            request.response.headers["ETag"] = etag(obj)
         return resource.render(obj)
 
     return view

@@ -112,6 +112,21 @@ class Nullable(colander.SchemaType):
         return self.inner.deserialize(node, cstruct)
 
 
+class UnlessNone:
+    """Apply ``validator`` to any value but None, which a Nullable node allows.
+
+    A named validator rather than a lambda, so that the OpenAPI document can
+    read the rule it wraps.
+    """
+
+    def __init__(self, validator):
+        self.validator = validator
+
+    def __call__(self, node, value):
+        if value is not None:
+            self.validator(node, value)
+
+
 class LocalTime(colander.SchemaType):
     """A time of day, ``HH:MM`` or ``HH:MM:SS``."""
 

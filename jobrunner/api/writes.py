@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from pyramid import httpexceptions as exc
 from sqlalchemy.orm.attributes import flag_modified
 
-from jobrunner.api.resource import matched_id
+from jobrunner.api.resource import etag, matched_id
 from jobrunner.api.validation import READ_ONLY_ECHOES, colander_body
 from jobrunner.errors import json_error
 from jobrunner.exceptions import DomainError
@@ -52,10 +52,6 @@ def partial(schema: colander.SchemaNode) -> colander.SchemaNode:
     for child in clone.children:
         child.missing = colander.drop
     return clone
-
-
-def etag(obj) -> str:
-    return f'"{obj.version}"'
 
 
 def _check_if_match(request, obj) -> None:
@@ -147,9 +143,14 @@ def read_only_echo(resource):
     return strip
 
 
+# The detail routes whose PUT, PATCH and DELETE honour If-Match.
+CONDITIONAL_ROUTES: set[str] = set()
+
+
 def write_views(resource, writer: Writer):
     """The (kind, method, view, arguments) tuples for :func:`register`."""
     READ_ONLY_ECHOES[f"api.{resource.name}.detail"] = read_only_echo(resource)
+    CONDITIONAL_ROUTES.add(f"api.{resource.name}.detail")
 
     def create(request):
         # No flush until the operation has checked everything: a half-filled

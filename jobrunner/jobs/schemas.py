@@ -18,6 +18,7 @@ from jobrunner.api.types import (
     StrictInt,
     StrictMappingSchema,
     StrictString,
+    UnlessNone,
     UTCDateTime,
 )
 
@@ -132,9 +133,7 @@ def nullable_int(minimum: int, maximum: int, **kw):
     return colander.SchemaNode(
         Nullable(StrictInt()),
         missing=None,
-        validator=lambda node, value: (
-            value is None or colander.Range(min=minimum, max=maximum)(node, value)
-        ),
+        validator=UnlessNone(colander.Range(min=minimum, max=maximum)),
         **kw,
     )
 
@@ -183,9 +182,7 @@ class JobSchema(StrictMappingSchema):
     reschedule_interval_type = colander.SchemaNode(
         Nullable(StrictString()),
         missing=None,
-        validator=lambda node, value: (
-            value is None or colander.OneOf(SCHEDULE_INTERVAL_TYPES)(node, value)
-        ),
+        validator=UnlessNone(colander.OneOf(SCHEDULE_INTERVAL_TYPES)),
     )
     reschedule_type = colander.SchemaNode(
         StrictString(),
@@ -195,9 +192,7 @@ class JobSchema(StrictMappingSchema):
     cron_expression = colander.SchemaNode(
         Nullable(StrictString()),
         missing=None,
-        validator=lambda node, value: (
-            value is None or colander.Length(min=1, max=255)(node, value)
-        ),
+        validator=UnlessNone(colander.Length(min=1, max=255)),
     )
     timezone = colander.SchemaNode(
         StrictString(), missing="UTC", validator=colander.Length(min=1, max=64)
