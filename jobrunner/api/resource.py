@@ -335,8 +335,15 @@ def validate_querystring(resource: Resource):
 
 
 def count_rows(dbsession, query, limit: int) -> tuple[int, bool]:
-    """Count the rows of ``query`` up to ``limit``; return (count, is_estimate)."""
-    capped = query.order_by(None).limit(limit + 1).subquery()
+    """Count the rows of ``query`` up to ``limit``; return (count, is_estimate).
+
+    ``query`` keeps the page's order on purpose. Unordered, PostgreSQL may
+    gather every matching row through a bitmap before the limit applies (all
+    of a job's history, to count its first thousand runs); in the page's
+    order it walks the same index as the page and stops at the cap, so a
+    count costs at most what a page of ``limit`` rows would.
+    """
+    capped = query.limit(limit + 1).subquery()
     count = dbsession.scalar(select(func.count()).select_from(capped))
     if count <= limit:
         return count, False
@@ -385,12 +392,9 @@ def list_view(resource: Resource):
 
         query = resource.apply_filters(
             resource.base_query(request.identity), params, request.identity
-        )
+        ).order_by(*resource.ordering(params))
         page = request.dbsession.scalars(
-            query.options(*resource.load_options)
-            .order_by(*resource.ordering(params))
-            .offset(offset)
-            .limit(limit + 1)
+            query.options(*resource.load_options).offset(offset).limit(limit + 1)
         ).all()
         has_next = len(page) > limit
         page = page[:limit]

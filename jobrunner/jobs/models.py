@@ -204,7 +204,15 @@ class Run(Base):
             postgresql_where=_UNFINISHED,
             sqlite_where=_UNFINISHED,
         ),
+        # Every list of runs, whatever it filters on, in its default order
+        # and in each order it offers, so that a page and its capped count
+        # walk an index and stop early instead of sorting the history.
+        Index("ix_run_schedule_dts", "schedule_dts", "id"),
+        Index("ix_run_enqueue_dts", "enqueue_dts"),
+        Index("ix_run_start_dts", "start_dts"),
         Index("ix_run_return_dts", "return_dts"),
+        # A worker's history (the partial index above holds only what it runs).
+        Index("ix_run_worker_schedule_dts", "worker_id", "schedule_dts"),
         Index("ix_run_schedule_id", "schedule_id"),
         # At most one pending run per job from its schedule (one per worker
         # for jobs that run on all workers): a duplicate reschedule, however it

@@ -138,6 +138,13 @@ def _bounded(node) -> bool:
         "run/?job={job}&limit=20&offset=100&order_by=-schedule_dts",
         "run/?state=last_completed",
         "run/?state=completed_with_errors&job={job}",
+        "run/?state=completed&limit=20",
+        "run/?state=completed&limit=20&offset=40",
+        "run/?return_success=false&limit=20",
+        "run/?worker={worker}&limit=20&offset=20",
+        "run/?enqueue_dts__gte={hour_ago}&order_by=-enqueue_dts",
+        "run/?start_dts__lt={now}&order_by=start_dts&limit=20",
+        "run/?order_by=-return_dts&limit=20",
         "run/{run}/",
         "run_log/?run={run}",
         "job/{job}/",
@@ -149,7 +156,11 @@ def test_a_read_scans_no_whole_table(
     admin = sign(factory.admin_key())
     path = query.format(
         now=utcnow().isoformat().replace("+", "%2B"),
+        hour_ago=(utcnow() - datetime.timedelta(hours=1))
+        .isoformat()
+        .replace("+", "%2B"),
         job=history["job"].id,
+        worker=history["worker"].id,
         run=history["run_id"],
     )
     statements.clear()
