@@ -15,6 +15,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 import waitress.server
+import waitress.trigger
 import webtest
 from alembic import command
 from alembic.config import Config
@@ -175,8 +176,18 @@ def live_server(wsgi_app):
 
     # Run in the serving loop's own thread, through its trigger: closed from
     # this thread, a socket can vanish under the loop's select() (EBADF).
-    server.trigger.pull_trigger(close_everything)
+    try:
+        server.trigger.pull_trigger(close_everything)
+    except OSError:
+        # The trigger's pipe is gone already. A new trigger joins the loop's
+        # map, which the loop reads again within its timeout (a second).
+        waitress.trigger.trigger(server._map).pull_trigger(close_everything)
     thread.join(timeout=5)
+    if not thread.is_alive():
+        # Whatever the loop left open (nothing, once the thunk ran) can be
+        # closed from here now that no select() watches it.
+        close_everything()
+    server.task_dispatcher.shutdown(timeout=5)
 
 
 class Signer:
