@@ -223,6 +223,10 @@ def bulk_load(engine, data: dict, target: int) -> dict:
     big = missing > 100_000
     with engine.connect() as connection:
         connection.execute(text("SET session_replication_role = replica"))
+        # bin/postgres turns synchronous_commit off. An unflushed commit
+        # leaves the rows without their committed hint, and VACUUM then marks
+        # no page all-visible, which autovacuum would have done in time.
+        connection.execute(text("SET synchronous_commit = on"))
         connection.execute(text("SET maintenance_work_mem = '512MB'"))
         indexes = []
         if big:

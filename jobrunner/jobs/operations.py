@@ -554,6 +554,15 @@ def _enqueue(lc: Lifecycle, run: Run, enqueue_dts, worker_id: int | None) -> Non
         raise LifecycleError(
             "conflict", "enqueue_dts", "This run has been claimed already."
         )
+    if run.schedule_dts > lc.now:
+        # As the claim endpoint: by the server's clock, which decides for
+        # every worker alike. A worker whose clock runs ahead lists the run a
+        # moment early, gets this 409 and finds it again once it is due.
+        raise LifecycleError(
+            "conflict",
+            "enqueue_dts",
+            f"This run is not due until {run.schedule_dts.isoformat()}.",
+        )
     if worker_id is not None:
         pool_ids = lc.dbsession.scalars(
             select(WorkerPool.id).join(WorkerPool.workers).where(Worker.id == worker_id)

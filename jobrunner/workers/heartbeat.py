@@ -4,6 +4,7 @@ import datetime
 import logging
 
 from pyramid import httpexceptions as exc
+from sqlalchemy import update
 
 from jobrunner.api.resource import matched_id
 from jobrunner.api.validation import colander_body
@@ -29,7 +30,6 @@ def heartbeat(request):
         raise json_error(
             exc.HTTPForbidden, "A worker may only update itself.", name="id"
         )
-    worker = request.dbsession.get(Worker, worker_id)
     values = request.validated
     # The server's clock, not the worker's: the monitor judges silence by the
     # server's clock, and a worker whose clock is slow would otherwise look
@@ -42,11 +42,20 @@ def heartbeat(request):
             worker_id,
             (sent - now).total_seconds(),
         )
-    worker.ping_response_dts = now
-    for name in ("worker_version", "concurrent_jobs"):
-        if name in values:
-            setattr(worker, name, values[name])
-    request.dbsession.flush()
+    reported = {
+        n: values[n] for n in ("worker_version", "concurrent_jobs") if n in values
+    }
+    # An UPDATE statement, not a change to a loaded object: a heartbeat is no
+    # edit, so it leaves the version (the ETag) alone. Otherwise every ping
+    # would make an admin's If-Match stale, and a ping racing an admin's
+    # change would fail the version check instead of waiting for the row.
+    request.dbsession.execute(
+        update(Worker)
+        .where(Worker.id == worker_id)
+        .values(ping_response_dts=now, **reported)
+        .execution_options(synchronize_session=False)
+    )
+    worker = request.dbsession.get(Worker, worker_id, populate_existing=True)
     request.response.status = 202
     return request.registry["api.resources"]["worker"].render(worker)
 

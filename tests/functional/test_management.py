@@ -687,6 +687,24 @@ class TestWhoMayManage:
 
         assert dbsession.query(Project).count() == 1
 
+    def test_a_heartbeat_leaves_the_version_an_admin_edits_against(
+        self, base, factory, sign, dbsession
+    ):
+        admin = sign(factory.admin_key())
+        worker = factory.worker(pools=[base["pool"]])
+        url = f"{API}/worker/{worker.id}/"
+        etag = send(admin, "GET", url).headers["ETag"]
+
+        beat = send(sign(worker), "PATCH", url, {"concurrent_jobs": 7}, 202)
+        changed = send(
+            admin, "PATCH", url, {"title": "renamed"}, 200, headers={"If-Match": etag}
+        )
+
+        assert beat.headers.get("ETag") in (None, etag)
+        assert changed.json["title"] == "renamed"
+        assert changed.json["concurrent_jobs"] == 7
+        assert changed.json["ping_response_dts"] is not None
+
     def test_a_worker_may_still_send_heartbeats(self, base, factory, sign):
         worker = factory.worker(pools=[base["pool"]])
 

@@ -222,6 +222,19 @@ class TestReportValidation:
         patch(sign(stranger), run.id, status=404, enqueue_dts=utcnow())
 
 
+def test_a_run_that_is_not_due_cannot_be_claimed_by_patch(setup, dbsession, sign):
+    run = _due_run(dbsession, setup["job"])
+    run.schedule_dts = utcnow() + datetime.timedelta(minutes=10)
+    dbsession.commit()
+
+    refused = patch(sign(setup["worker"]), run.id, status=409, enqueue_dts=utcnow())
+
+    assert refused.json["errors"][0]["name"] == "enqueue_dts"
+    assert "not due" in refused.json["errors"][0]["description"]
+    dbsession.expire_all()
+    assert (run.enqueue_dts, run.worker_id) == (None, None)
+
+
 class TestEnqueueDisabled:
     @pytest.mark.parametrize("level", ["job", "template", "project", "pool", "worker"])
     def test_runs_under_a_disabled_level_are_not_handed_out(
