@@ -9,7 +9,7 @@ import datetime
 import os
 
 import zope.sqlalchemy
-from sqlalchemy import Integer, MetaData, engine_from_config, event
+from sqlalchemy import Integer, MetaData, engine_from_config, event, make_url
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -110,7 +110,11 @@ def _sqlite_begin(conn):
 
 def get_engine(settings: dict, prefix: str = "sqlalchemy."):
     """Build the engine from ``sqlalchemy.*`` settings."""
-    engine = engine_from_config(settings, prefix)
+    options = {}
+    if make_url(settings[f"{prefix}url"]).get_backend_name() == "postgresql":
+        timeout = settings.get("database.connect_timeout", 5)
+        options["connect_args"] = {"connect_timeout": int(timeout)}
+    engine = engine_from_config(settings, prefix, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", sqlite_pragmas)
 

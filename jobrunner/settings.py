@@ -35,6 +35,9 @@ DEFAULTS = {
     "runs.claim_poll_interval": 0.5,
     # ... and wait at most this long, whatever the worker asks for.
     "runs.max_wait": 30,
+    # Seconds to wait for PostgreSQL to answer a new connection: a database
+    # host that drops packets gives 503s after this, not hanging requests.
+    "database.connect_timeout": 5,
 }
 
 _INTEGERS = (
@@ -44,6 +47,7 @@ _INTEGERS = (
     "api.max_body_size",
     "runs.log_max_bytes",
     "runs.max_clock_skew",
+    "database.connect_timeout",
 )
 _FLOATS = ("runs.claim_poll_interval", "runs.max_wait")
 _BOOLEANS = ("auth.secure_cookie", "metrics.multiprocess")

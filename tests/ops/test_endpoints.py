@@ -3,8 +3,10 @@
 import datetime
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 import webtest
@@ -73,6 +75,47 @@ def test_an_api_request_is_503_with_retry_after_when_the_database_is_unreachable
 
     assert response.headers["Retry-After"] == "5"
     assert response.json["status"] == "error"
+
+
+@pytest.fixture
+def silent_database():
+    """A PostgreSQL URL whose server takes the connection and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    # The kernel completes each handshake from the backlog; nobody accepts.
+    listener.listen(16)
+    yield f"postgresql+psycopg://jobrunner@127.0.0.1:{listener.getsockname()[1]}/x"
+    listener.close()
+
+
+def test_a_database_that_never_answers_gives_503_after_the_connect_timeout(
+    silent_database, mail_dir
+):
+    app = main(
+        {},
+        **{
+            "sqlalchemy.url": silent_database,
+            "database.connect_timeout": "1",
+            "auth.secret": "test",
+            "mail.debug_dir": str(mail_dir),
+        },
+    )
+    client = webtest.TestApp(app, extra_environ={"HTTP_HOST": "localhost"})
+    answers = []
+    asking = threading.Thread(
+        target=lambda: answers.append(client.get("/ready", expect_errors=True)),
+        daemon=True,
+    )
+
+    asking.start()
+    # Without a connect timeout the request would wait for the server for
+    # as long as the socket stays open: here, for ever.
+    asking.join(timeout=20)
+
+    assert not asking.is_alive(), "the request hangs"
+    (response,) = answers
+    assert response.status_int == 503
+    assert response.headers["Retry-After"] == "5"
 
 
 def test_metrics_without_a_database_still_give_the_counters(unreachable_app):
