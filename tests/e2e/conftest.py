@@ -145,23 +145,9 @@ class ServerProcess:
             self.process.terminate()
             self.process.wait(20)
 
-    def monitor_once(self, console_script: bool = True) -> subprocess.CompletedProcess:
-        """One pass of ``jobrunner-monitor``.
-
-        ``console_script=False`` runs the same ``main`` after importing every
-        model, which the console script does not do yet (see the xfail in
-        test_worker.py).
-        """
-        if console_script:
-            command = [BIN / "jobrunner-monitor"]
-        else:
-            command = [
-                sys.executable,
-                "-c",
-                "import sys, jobrunner.models\n"
-                "from jobrunner.scripts.monitor import main\n"
-                "sys.exit(main(sys.argv[1:]))",
-            ]
+    def monitor_once(self) -> subprocess.CompletedProcess:
+        """One pass of the ``jobrunner-monitor`` console script."""
+        command = [BIN / "jobrunner-monitor"]
         return subprocess.run(
             [*command, str(self.ini), "--once"],
             env=self.env,

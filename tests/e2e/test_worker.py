@@ -203,9 +203,7 @@ def test_a_worker_killed_mid_run_is_failed_by_the_monitor_and_rescheduled(
     victim.kill()
     # Silent for monitor.ping_interval x monitor.silent_pings = 2 s.
     time.sleep(2.5)
-    # TODO: use the console script once it imports every model; see
-    # test_the_monitor_console_script_runs below.
-    result = world.server.monitor_once(console_script=False)
+    result = world.server.monitor_once()
 
     assert result.returncode == 0, result.stderr
     assert str(run_id) in result.stdout

@@ -491,6 +491,23 @@ class TestChanges:
         assert gone.status_code == 412
         assert send(admin, "GET", url).json["description"] == "first"
 
+    def test_a_put_with_a_stale_if_match_changes_nothing(self, admin, base):
+        url = f"{API}/project/{base['project'].id}/"
+        etag = send(admin, "GET", url).headers["ETag"]
+        send(admin, "PATCH", url, {"description": "first"}, 200)
+
+        late = send(
+            admin,
+            "PUT",
+            url,
+            {"title": "ops", "description": "second"},
+            412,
+            headers={"If-Match": etag},
+        )
+
+        assert late.json["errors"][0]["name"] == "If-Match"
+        assert send(admin, "GET", url).json["description"] == "first"
+
     @pytest.mark.parametrize(
         ("resource", "field"),
         [
@@ -648,6 +665,51 @@ class TestDelete:
         factory.run(job, "started", worker=worker)
 
         send(admin, "DELETE", f"{API}/worker/{worker.id}/", None, 409)
+
+    def test_a_project_with_templates_cannot_be_deleted(self, admin, base, dbsession):
+        url = f"{API}/project/{base['project'].id}/"
+
+        response = send(admin, "DELETE", url, None, 409)
+
+        assert "templates" in response.json["errors"][0]["description"]
+        assert dbsession.query(Project).count() == 1
+
+    def test_a_pool_that_jobs_use_cannot_be_deleted(self, admin, base, dbsession):
+        send(admin, "POST", f"{API}/job/", job_body(base), 201)
+
+        response = send(
+            admin, "DELETE", f"{API}/worker_pool/{base['pool'].id}/", None, 409
+        )
+
+        assert "Jobs use this worker pool" in response.json["errors"][0]["description"]
+        send(admin, "GET", f"{API}/worker_pool/{base['pool'].id}/", None, 200)
+
+    def test_a_parent_job_cannot_be_deleted(self, admin, base, dbsession):
+        parent = send(admin, "POST", f"{API}/job/", job_body(base), 201).json
+        send(
+            admin,
+            "POST",
+            f"{API}/job/",
+            job_body(base, title="child", parent=parent["id"]),
+            201,
+        )
+
+        response = send(admin, "DELETE", f"{API}/job/{parent['id']}/", None, 409)
+
+        assert "parent" in response.json["errors"][0]["description"]
+        assert dbsession.query(Job).count() == 2
+
+    def test_a_project_keeps_the_pools_its_jobs_use(self, admin, base, dbsession):
+        send(admin, "POST", f"{API}/job/", job_body(base), 201)
+        url = f"{API}/project/{base['project'].id}/"
+
+        response = send(
+            admin, "PATCH", url, {"worker_pools": [base["other_pool"].id]}, 409
+        )
+
+        assert response.json["errors"][0]["name"] == "worker_pools"
+        pools = send(admin, "GET", url).json["worker_pools"]
+        assert pools == [f"{API}/worker_pool/{base['pool'].id}/"]
 
 
 class TestWhoMayManage:
