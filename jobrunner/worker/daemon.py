@@ -9,8 +9,10 @@ requests.
 
 SIGTERM or SIGINT stops claiming; running scripts get ``shutdown_grace_period``
 seconds to finish, then they are killed and reported failed. A second signal
-cuts the grace period short. On start-up, runs the server believes this worker
-holds (left over from a crash) are reported failed so they are rescheduled.
+cuts the grace period short; reports the server could not take before the
+worker exits are kept on disk (:mod:`jobrunner.worker.outbox`). On start-up,
+runs the server believes this worker holds get their kept result, or, left
+over from a crash, are reported failed so they are rescheduled.
 """
 
 import argparse
@@ -25,7 +27,7 @@ import sys
 import threading
 import time
 
-from jobrunner.worker import __version__
+from jobrunner.worker import __version__, outbox
 from jobrunner.worker import config as config_module
 from jobrunner.worker.client import (
     ApiClient,
@@ -78,6 +80,9 @@ class RunTask:
         self.chunk_bytes = daemon.config.log_chunk_bytes
         self.execution: Execution | None = None
         self.kill_reason: str | None = None
+        # Whether the script was killed: a kill asked for after it ended (at
+        # shutdown, while its report waits for the server) changes nothing.
+        self.killed = False
         self.kill_request_uris: list[str] = []
         self.start_reported = False
         self._kill = threading.Event()
@@ -157,6 +162,7 @@ class RunTask:
     def _kill_now(self) -> int:
         grace = self.daemon.config.kill_grace_period
         log.info("%s: killing (%s)", self, self.kill_reason)
+        self.killed = True
         status = self.execution.kill(grace)
         self.buffer.append(
             "\n"
@@ -171,7 +177,7 @@ class RunTask:
 
     def _finish(self, status: int | None) -> None:
         """Report the result; ``status`` None means the script never ran."""
-        success = status == 0 and self.kill_reason is None
+        success = status == 0 and not self.killed
         fields = {
             "return_dts": isoformat(_not_before(utcnow(), self.start_dts)),
             "return_success": success,
@@ -179,7 +185,9 @@ class RunTask:
         if not self.live_log:
             fields["return_log"] = self.buffer.text()
         response = self._report(fields)
-        if response is not None and response.status == 202:
+        if response is None:
+            self._keep(fields)
+        elif response.status == 202:
             log.info(
                 "%s: returned, %s (%s)",
                 self,
@@ -193,7 +201,12 @@ class RunTask:
         self.buffer.append(NOTE.format(reason))
         self.start_dts = _not_before(utcnow(), self.enqueue_dts)
         response = self._report({"start_dts": isoformat(self.start_dts)})
-        if response is None or response.status != 202:
+        if response is None:
+            self._keep(
+                {"return_dts": isoformat(self.start_dts), "return_success": False}
+            )
+            return
+        if response.status != 202:
             return
         for uri in self.kill_request_uris:
             self.daemon.patch_quietly(uri, {"execute_dts": isoformat(utcnow())})
@@ -212,6 +225,26 @@ class RunTask:
         if self.run.get("job"):
             env["JOBRUNNER_JOB_URI"] = self.run["job"]
         return env
+
+    def _keep(self, result: dict) -> None:
+        """Keep what the server has not got for the next start to deliver."""
+        start = None
+        if not self.start_reported and self.start_dts is not None:
+            start = {"start_dts": isoformat(self.start_dts)}
+            if self.execution is not None and self.execution.pid is not None:
+                start["pid"] = self.execution.pid
+        pending = self.buffer.take(len(self.buffer)) if self.live_log else None
+        self.daemon.keep_result(
+            {
+                "run_id": self.run_id,
+                "resource_uri": self.uri,
+                "title": self.title,
+                "start": start,
+                "log": pending and {"offset": pending[0], "text": pending[1]},
+                "result": result,
+            }
+        )
+        log.warning("%s: result kept for the next start to report", self)
 
     # Talking to the server ---------------------------------------------------
 
@@ -354,6 +387,9 @@ class Daemon:
         self._changed = threading.Condition()
         self._claims_uncertain = False
         self._helpers: list[threading.Thread] = []
+        # Results an earlier process could not deliver, and this one's.
+        self._outbox = outbox.path_for(config.script_temp_path, config.api_key)
+        self._kept: dict[int, dict] = {}
 
     # Life ----------------------------------------------------------------------
 
@@ -384,6 +420,7 @@ class Daemon:
             thread = threading.Thread(target=target, name=target.__name__, daemon=True)
             thread.start()
             self._helpers.append(thread)
+        self._kept = outbox.load(self._outbox)
         try:
             self.reconcile()
             self._claim_loop()
@@ -425,7 +462,28 @@ class Daemon:
         self.finished.set()
         for thread in self._helpers:
             thread.join(5)
+        self._save_kept()
         log.info("stopped")
+
+    def keep_result(self, entry: dict) -> None:
+        """Keep a run's undelivered report for the next start."""
+        with self._changed:
+            self._kept[entry["run_id"]] = entry
+
+    def _save_kept(self) -> None:
+        with self._changed:
+            entries = list(self._kept.values())
+        try:
+            outbox.save(self._outbox, entries)
+        except OSError as error:
+            log.error(
+                "cannot keep %d results in %s: %s", len(entries), self._outbox, error
+            )
+            return
+        if entries:
+            log.warning(
+                "%d results kept in %s for the next start", len(entries), self._outbox
+            )
 
     def tasks(self) -> list[RunTask]:
         with self._changed:
@@ -589,19 +647,97 @@ class Daemon:
     # Reconciliation ------------------------------------------------------------
 
     def reconcile(self) -> None:
-        """Report failed the runs the server thinks we hold: a fresh process
-        holds none, so they are left over from a crash."""
+        """Settle the runs the server thinks we hold: a fresh process holds
+        none. Those whose result an earlier process kept get that result; the
+        others are left over from a crash and are reported failed."""
         try:
             leftovers = self._own_runs("in_queue") + self._own_runs("started")
         except (GaveUp, ProtocolError) as error:
             log.warning("could not list left-over runs: %s", error)
             return
+        listed = {run["id"] for run in leftovers}
+        for run_id in sorted(set(self._kept) - listed):
+            # Failed by the monitor or closed by hand meanwhile.
+            log.warning(
+                "run %s: kept result dropped: the server no longer expects it", run_id
+            )
+            self._kept.pop(run_id)
         for run in leftovers:
             try:
-                self._reconcile_run(run)
+                if run["id"] in self._kept:
+                    self._deliver_kept(run, self._kept[run["id"]])
+                    self._kept.pop(run["id"])
+                else:
+                    self._reconcile_run(run)
             except GaveUp as error:  # stopped while the server was away
                 log.warning("run %s: not reconciled: %s", run["id"], error)
+                break
+        self._save_kept()
+
+    def _deliver_kept(self, run: dict, entry: dict) -> None:
+        """Report what an earlier process kept: start, rest of the log, result."""
+        uri = run["resource_uri"]
+        if run.get("start_dts") is None:
+            start = entry.get("start") or {
+                "start_dts": isoformat(
+                    _not_before(utcnow(), parse_datetime(run.get("enqueue_dts")))
+                )
+            }
+            answer = self.client.patch(
+                uri, start, attempts=None, give_up=self.stopping.is_set
+            )
+            if answer.status != 202:
+                log.warning(
+                    "run %s: kept start refused: HTTP %d %s",
+                    run["id"],
+                    answer.status,
+                    answer.data,
+                )
                 return
+        if entry.get("log"):
+            self._deliver_log(run["id"], entry["log"]["offset"], entry["log"]["text"])
+        answer = self.client.patch(
+            uri, entry["result"], attempts=None, give_up=self.stopping.is_set
+        )
+        if answer.status == 202:
+            log.info(
+                'run %s "%s": kept result reported, %s',
+                run["id"],
+                entry.get("title", ""),
+                "success" if entry["result"].get("return_success") else "failed",
+            )
+        else:
+            log.warning(
+                "run %s: kept result refused: HTTP %d %s",
+                run["id"],
+                answer.status,
+                answer.data,
+            )
+
+    def _deliver_log(self, run_id: int, offset: int, text: str) -> None:
+        """Append kept output at ``offset``, skipping what the server has."""
+        data = text.encode("utf-8")
+        for _ in range(3):
+            answer = self.client.append_log(
+                run_id,
+                offset,
+                data.decode("utf-8", errors="ignore"),
+                attempts=None,
+                give_up=self.stopping.is_set,
+            )
+            length = (
+                answer.data.get("length") if isinstance(answer.data, dict) else None
+            )
+            if answer.status != 416 or not isinstance(length, int):
+                return
+            if length >= offset + len(data):
+                return  # It arrived before the worker stopped.
+            if length >= offset:
+                data = data[length - offset :]
+            else:
+                lost = offset - length
+                data = NOTE.format(f"{lost} bytes of output were lost").encode() + data
+            offset = length
 
     def _reconcile_run(self, run: dict) -> None:
         reason = (

@@ -140,5 +140,6 @@ def test_the_worker_imports_nothing_of_the_server_but_signing():
         "jobrunner.worker.client",
         "jobrunner.worker.config",
         "jobrunner.worker.daemon",
+        "jobrunner.worker.outbox",
         "jobrunner.worker.runner",
     }

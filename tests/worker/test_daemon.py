@@ -497,6 +497,73 @@ class TestStartAndStop:
 
         assert run.enqueue_dts is None
 
+    def test_a_result_undelivered_at_stop_is_reported_by_the_next_start(
+        self, fake, run_daemon, tmp_path
+    ):
+        run = fake.add_run(fake.add_job("#!/bin/sh\necho done\n"))
+        reports = fake.fail("PATCH", rf"/run/{run.id}/$", times=0, status=503)
+        appends = fake.fail("POST", r"/log/", times=10**6, drop=True)
+        first = run_daemon(shutdown_grace_period=0.2, shutdown_report_timeout=0.5)
+        fake.wait_for(started(run))
+        # The server goes away before the result and the log reach it.
+        reports.times = 10**6
+        fake.wait_for(lambda: appends.times < 10**6 - 5)
+
+        first.stop()
+        kept = list(tmp_path.glob("jobrunner-worker-*.results.json"))
+        fake.faults.clear()
+        second = run_daemon()
+        fake.wait_for(returned(run))
+        second.stop()
+
+        assert len(kept) == 1
+        assert run.return_success is True
+        assert run.log == b"done\n"
+        assert b"the worker restarted" not in run.log
+        assert run.start_dts <= run.return_dts
+        assert not kept[0].exists()
+
+    def test_a_kept_result_the_server_no_longer_expects_is_dropped(
+        self, fake, run_daemon, tmp_path, worker_id
+    ):
+        from jobrunner.worker import outbox
+
+        earlier = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+        # The monitor failed it while the worker was away.
+        closed = fake.add_run(
+            fake.add_job(),
+            worker_id=worker_id,
+            schedule_dts=earlier,
+            enqueue_dts=earlier,
+            start_dts=earlier,
+            return_dts=earlier,
+            return_success=False,
+        )
+        path = outbox.path_for(str(tmp_path), "key-1")
+        outbox.save(
+            path,
+            [
+                {
+                    "run_id": closed.id,
+                    "resource_uri": f"/api/job_runner/v1/run/{closed.id}/",
+                    "start": None,
+                    "log": None,
+                    "result": {
+                        "return_dts": "2026-01-01T00:00:00+00:00",
+                        "return_success": True,
+                    },
+                }
+            ],
+        )
+
+        daemon = run_daemon()
+        fake.wait_for(lambda: fake.calls("POST", r"/run/claim/"))
+        daemon.stop()
+
+        assert (closed.return_dts, closed.return_success) == (earlier, False)
+        assert fake.calls("PATCH", rf"/run/{closed.id}/$") == []
+        assert not path.exists()
+
     def test_a_second_stop_hurries(self, fake, run_daemon):
         run = fake.add_run(fake.add_job("#!/bin/sh\nsleep 60\n"))
         daemon = run_daemon(shutdown_grace_period=60, kill_grace_period=0.5)
