@@ -134,6 +134,36 @@ def test_metrics_add_up_the_counters_of_every_process(production_server, factory
     assert {float(listed.search(text).group(1)) for text in scrapes} == {60.0}
 
 
+def test_the_session_cookie_is_secure_httponly_and_samesite(production_server, factory):
+    factory.world()
+    form = requests.get(production_server["url"] + "/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    # The CSRF cookie is secure too, so a client sends it only over HTTPS;
+    # this test speaks plain HTTP to the server, so it hands it over itself.
+    csrf_cookie = form.raw.headers["Set-Cookie"].split(";")[0]
+    assert "; secure" in form.raw.headers["Set-Cookie"].lower()
+
+    response = requests.post(
+        production_server["url"] + "/login",
+        data={"username": "root", "password": "secret-password", "csrf_token": token},
+        headers={"Cookie": csrf_cookie},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    assert response.status_code == 303
+    cookies = [
+        value.lower()
+        for name, value in response.raw.headers.items()
+        if name.lower() == "set-cookie" and value.startswith("jobrunner_auth=")
+    ]
+    assert cookies
+    for cookie in cookies:
+        assert "; secure" in cookie
+        assert "; httponly" in cookie
+        assert "samesite=lax" in cookie
+
+
 def test_sigterm_stops_every_process(production_server):
     process = production_server["process"]
     workers = _children(process.pid)
