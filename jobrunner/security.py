@@ -171,7 +171,9 @@ class HMACSecurityPolicy:
         if found is None:
             # Verify against a dummy secret so that an unknown key costs the
             # same as a wrong signature.
-            signing.verify("-", given, request.method, _candidate_paths(request))
+            signing.verify(
+                "-", given, request.method, _candidate_paths(request), request.body
+            )
             log.warning("HMAC authentication failed: unknown key")
             return None
         secret, identity = found
