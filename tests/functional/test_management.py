@@ -52,6 +52,19 @@ def job_body(base, **overrides):
     return {**body, **overrides}
 
 
+def create_parent_and_child(admin, base) -> dict:
+    """A job and a child job that runs after it; return the parent."""
+    parent = send(admin, "POST", f"{API}/job/", job_body(base), 201).json
+    send(
+        admin,
+        "POST",
+        f"{API}/job/",
+        job_body(base, title="child", parent=parent["id"]),
+        201,
+    )
+    return parent
+
+
 class TestCreate:
     def test_a_new_team_goes_from_nothing_to_a_scheduled_job(self, admin, dbsession):
         pool = send(admin, "POST", f"{API}/worker_pool/", {"title": "batch"}, 201)
@@ -342,14 +355,7 @@ class TestValidation:
 
     def test_a_parent_cannot_move_away_from_its_children(self, admin, base, factory):
         other_template = factory.template(factory.project(pools=[base["pool"]]))
-        parent = send(admin, "POST", f"{API}/job/", job_body(base), 201).json
-        send(
-            admin,
-            "POST",
-            f"{API}/job/",
-            job_body(base, title="child", parent=parent["id"]),
-            201,
-        )
+        parent = create_parent_and_child(admin, base)
 
         moved = send(
             admin,
@@ -685,14 +691,7 @@ class TestDelete:
         send(admin, "GET", f"{API}/worker_pool/{base['pool'].id}/", None, 200)
 
     def test_a_parent_job_cannot_be_deleted(self, admin, base, dbsession):
-        parent = send(admin, "POST", f"{API}/job/", job_body(base), 201).json
-        send(
-            admin,
-            "POST",
-            f"{API}/job/",
-            job_body(base, title="child", parent=parent["id"]),
-            201,
-        )
+        parent = create_parent_and_child(admin, base)
 
         response = send(admin, "DELETE", f"{API}/job/{parent['id']}/", None, 409)
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from jobrunner.worker import __version__
+from jobrunner.worker import __version__, outbox
 from jobrunner.worker.daemon import main
 
 
@@ -526,8 +526,6 @@ class TestStartAndStop:
     def test_a_kept_result_the_server_no_longer_expects_is_dropped(
         self, fake, run_daemon, tmp_path, worker_id
     ):
-        from jobrunner.worker import outbox
-
         earlier = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
         # The monitor failed it while the worker was away.
         closed = fake.add_run(
