@@ -3,8 +3,10 @@
 import concurrent.futures
 import datetime
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -223,6 +225,41 @@ def test_the_command_runs_once_in_a_process_of_its_own(
 
     assert done.returncode == 0, done.stderr
     assert str(run.id) in done.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_the_command_loops_until_a_signal_stops_it(
+    app_settings, tmp_path, setup, factory, dbsession, signum
+):
+    ini = tmp_path / "monitor.ini"
+    ini.write_text(
+        "[app:main]\nuse = egg:jobrunner\n"
+        f"sqlalchemy.url = {app_settings['sqlalchemy.url']}\n"
+        f"mail.debug_dir = {app_settings['mail.debug_dir']}\n"
+        "monitor.ping_interval = 10\n"
+        "monitor.interval = 0.2\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobrunner.scripts.monitor", str(ini)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Arranged after the start: the run is failed by a later pass.
+        first = _active_run(factory, setup["job"], setup["silent"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            dbsession.expire_all()
+            if dbsession.get(Run, first.id).return_dts is not None:
+                break
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=30)
+
+    assert process.returncode == 0, err
+    assert dbsession.get(Run, first.id).return_success is False
+    assert f"run {first.id} of silent worker" in err
 
 
 # Heartbeats are timed by the server's clock, whatever the worker's says.

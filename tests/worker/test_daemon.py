@@ -3,9 +3,12 @@
 import datetime
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
+
+import pytest
 
 from jobrunner.worker import __version__, outbox
 from jobrunner.worker.daemon import main
@@ -584,7 +587,10 @@ class TestCommandLine:
         assert main([str(path)]) == 2
         assert "secret is not set" in capsys.readouterr().err
 
-    def test_runs_as_a_module_and_stops_on_sigterm(self, fake, worker_id, tmp_path):
+    @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+    def test_runs_as_a_module_and_stops_on_a_signal(
+        self, fake, worker_id, tmp_path, signum
+    ):
         run = fake.add_run(fake.add_job("#!/bin/sh\necho via main\n"))
         path = tmp_path / "w.ini"
         path.write_text(
@@ -601,12 +607,12 @@ class TestCommandLine:
         try:
             fake.wait_for(returned(run))
         finally:
-            process.terminate()
+            process.send_signal(signum)
             _, err = process.communicate(timeout=20)
 
         assert process.returncode == 0
         assert run.log == b"via main\n"
         assert f'run {run.id} "job {run.job_id}": claimed' in err
-        assert "SIGTERM: stopping" in err
+        assert f"{signal.Signals(signum).name}: stopping" in err
         assert "WARNING" not in err and "ERROR" not in err
         assert "secret-1" not in err
