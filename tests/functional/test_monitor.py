@@ -202,16 +202,25 @@ def test_concurrent_monitors_fail_each_run_once(
     assert sorted(failed) == sorted(run.id for run in runs)
 
 
-def test_the_command_runs_once_in_a_process_of_its_own(
-    app_settings, tmp_path, setup, factory
-):
-    ini = tmp_path / "monitor.ini"
-    ini.write_text(
-        "[app:main]\nuse = egg:jobrunner\n"
-        f"sqlalchemy.url = {app_settings['sqlalchemy.url']}\n"
-        f"mail.debug_dir = {app_settings['mail.debug_dir']}\n"
-        "monitor.ping_interval = 10\n"
-    )
+@pytest.fixture
+def monitor_ini(app_settings, tmp_path):
+    """``monitor_ini(extra)``: an ini file for the command, on the test database."""
+
+    def write(extra: str = ""):
+        ini = tmp_path / "monitor.ini"
+        ini.write_text(
+            "[app:main]\nuse = egg:jobrunner\n"
+            f"sqlalchemy.url = {app_settings['sqlalchemy.url']}\n"
+            f"mail.debug_dir = {app_settings['mail.debug_dir']}\n"
+            "monitor.ping_interval = 10\n" + extra
+        )
+        return ini
+
+    return write
+
+
+def test_the_command_runs_once_in_a_process_of_its_own(monitor_ini, setup, factory):
+    ini = monitor_ini()
     run = _active_run(factory, setup["job"], setup["silent"])
 
     # A process of its own imports only what the command imports, as in
@@ -229,16 +238,9 @@ def test_the_command_runs_once_in_a_process_of_its_own(
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_the_command_loops_until_a_signal_stops_it(
-    app_settings, tmp_path, setup, factory, dbsession, signum
+    monitor_ini, setup, factory, dbsession, signum
 ):
-    ini = tmp_path / "monitor.ini"
-    ini.write_text(
-        "[app:main]\nuse = egg:jobrunner\n"
-        f"sqlalchemy.url = {app_settings['sqlalchemy.url']}\n"
-        f"mail.debug_dir = {app_settings['mail.debug_dir']}\n"
-        "monitor.ping_interval = 10\n"
-        "monitor.interval = 0.2\n"
-    )
+    ini = monitor_ini("monitor.interval = 0.2\n")
     process = subprocess.Popen(
         [sys.executable, "-m", "jobrunner.scripts.monitor", str(ini)],
         stderr=subprocess.PIPE,
